@@ -1,0 +1,78 @@
+"""The ``@check`` decorator: declares a check's kind, default phases, severity and runbook section."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+
+from healthgate.targets import KINDS
+from healthgate.targets.base import PHASES
+
+PRE = "pre_deploy"
+POST = "post_deploy"
+RECOVERY = "post_recovery"
+DAILY = "daily"
+DRILL = "restore_drill"
+ALL = (PRE, POST, RECOVERY, DAILY)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+REGISTRY: dict[str, CheckSpec] = {}
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    kind: str
+    phases: tuple[str, ...]
+    severity: str
+    runbook: str
+    summary: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}.{self.name}"
+
+
+def check(*, phases: tuple[str, ...] = ALL, severity: str = "critical", runbook: str | None = None) -> Callable[[F], F]:
+    """Mark a test function as a health check.
+
+    The function's first parameter names the target kind (``def test_ping(redis)``); the plugin parametrizes it
+    over the profile's targets of that kind. ``runbook`` is the anchor in ``docs/runbooks/<kind>.md``
+    (defaults to the function name without ``test_``).
+    """
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        raise ValueError(f"unknown phase(s) {unknown}; phases are {PHASES}")
+    if severity not in ("critical", "warning"):
+        raise ValueError(f"severity must be 'critical' or 'warning', not {severity!r}")
+
+    def decorate(fn: F) -> F:
+        params = list(inspect.signature(fn).parameters)
+        if not params or params[0] not in KINDS:
+            raise TypeError(f"{fn.__name__}: first parameter must be a target kind ({', '.join(KINDS)})")
+        kind = params[0]
+        doc = inspect.getdoc(fn) or fn.__name__
+        spec = CheckSpec(
+            name=fn.__name__,
+            kind=kind,
+            phases=tuple(phases),
+            severity=severity,
+            runbook=runbook or fn.__name__.removeprefix("test_").replace("_", "-"),
+            summary=doc.splitlines()[0],
+        )
+        fn._healthgate_check = spec  # type: ignore[attr-defined]
+        REGISTRY[spec.key] = spec
+        for phase in phases:
+            fn = getattr(pytest.mark, phase)(fn)
+        return fn
+
+    return decorate
+
+
+def spec_of(fn: Any) -> CheckSpec | None:
+    return getattr(fn, "_healthgate_check", None)

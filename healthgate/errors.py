@@ -1,0 +1,81 @@
+"""The two ways a check can go wrong besides passing, kept apart on purpose.
+
+An assertion (``expect``) means *the target is unhealthy* (Allure: failed). A ``CheckError`` means *we could not
+look* (Allure: broken): unreachable, refused credentials, a timeout, garbage where data was expected.
+"""
+
+from __future__ import annotations
+
+
+class CheckError(Exception):
+    """We could not observe the target. Says what was attempted and what to try."""
+
+    category = "could not check"
+
+    def __init__(self, what: str, *, hint: str = "") -> None:
+        from healthgate.redact import redact
+
+        self.what = redact(what)
+        self.hint = redact(hint)
+        super().__init__(self.what + (f" — {self.hint}" if self.hint else ""))
+
+
+class Unreachable(CheckError):
+    """Connecting or reading timed out or was refused. Marks the target down for the rest of the run, so its
+    other checks fail at once with the same reason instead of each waiting out its own timeout."""
+
+    category = "unreachable"
+
+
+class AuthFailed(CheckError):
+    category = "auth"
+
+
+class PermissionMissing(CheckError):
+    """The monitoring credentials lack a privilege; the message names the grant."""
+
+    category = "permission"
+
+
+class BadResponse(CheckError):
+    """The target answered, but not with what its API promises (non-JSON, wrong shape, truncated)."""
+
+    category = "bad response"
+
+
+class TargetDown(Unreachable):
+    """Raised without any network call once a target has been found unreachable in this worker."""
+
+
+class ProfileError(Exception):
+    """A profile cannot be used. Names the file, the line when known, the key path, the bad value and the
+    accepted form, so the fix is obvious from the message alone."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        path: tuple[str | int, ...] = (),
+        hint: str = "",
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.path = path
+        self.hint = hint
+        super().__init__(str(self))
+
+    @property
+    def key_path(self) -> str:
+        return ".".join(str(p) for p in self.path) or "(top level)"
+
+    def __str__(self) -> str:
+        where = self.file or "<profile>"
+        if self.line is not None:
+            where += f":{self.line}"
+        text = f"{where}: {self.key_path}: {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text

@@ -1,0 +1,63 @@
+"""The release gate: which check results block, which are let through. Pure logic, tested from tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+GATES = ("critical", "warning")
+BLOCKED_BY = {"critical": {"critical"}, "warning": {"critical", "warning"}}
+
+
+@dataclass(frozen=True)
+class Result:
+    nodeid: str
+    check: str
+    target: str
+    kind: str
+    phase: str
+    severity: str
+    status: str  # passed | failed | broken | skipped
+    message: str = ""
+    runbook: str = ""
+    duration: float = 0.0
+    observed: str = ""
+    expected: str = ""
+
+
+@dataclass
+class Verdict:
+    gate: str
+    blocking: list[Result] = field(default_factory=list)
+    let_through: list[Result] = field(default_factory=list)
+    total: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.blocking and self.total > 0
+
+    def line(self) -> str:
+        if self.total == 0:
+            return "GATE RED: no check ran (nothing selected); pass --allow-empty if that is expected"
+        if self.blocking:
+            names = ", ".join(f"{r.check}[{r.target}]" for r in self.blocking[:5])
+            more = f" and {len(self.blocking) - 5} more" if len(self.blocking) > 5 else ""
+            return f"GATE RED ({self.gate} gate): {len(self.blocking)} blocking check(s) failed: {names}{more}"
+        tail = f"; {len(self.let_through)} warning(s) let through" if self.let_through else ""
+        return f"GATE GREEN ({self.gate} gate): {self.total} check(s) evaluated, none blocking{tail}"
+
+
+def judge(results: Iterable[Result], gate: str = "critical") -> Verdict:
+    if gate not in GATES:
+        raise ValueError(f"gate must be one of {GATES}, not {gate!r}")
+    verdict = Verdict(gate=gate)
+    for result in results:
+        if result.status == "skipped":
+            continue
+        verdict.total += 1
+        if result.status in ("failed", "broken"):
+            if result.severity in BLOCKED_BY[gate]:
+                verdict.blocking.append(result)
+            else:
+                verdict.let_through.append(result)
+    return verdict

@@ -1,0 +1,398 @@
+"""The pytest plugin: options, phase markers, parametrization over the profile's targets, gating, reports.
+
+Hooks are grouped by the moment they act: configure (load the profile, fail early on bad input), collection
+(one item per check × target, phases and severity from the profile), run (evidence, retries, fail-fast),
+report (classification, summary, exit status).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from healthgate import expect as expect_mod
+from healthgate import gate as gate_mod
+from healthgate.check import REGISTRY, spec_of
+from healthgate.errors import CheckError, ProfileError
+from healthgate.profile import PROFILE_ENV, Profile, load_profile, resolve_profile_path
+from healthgate.redact import redact
+from healthgate.targets.base import PHASES, CheckOverride, Eventually, Target
+
+STATE = pytest.StashKey["RunState"]()
+ITEM = pytest.StashKey["ItemInfo"]()
+PROVISION_ENV_KEY = "healthgate_provisioned_env"
+
+
+@dataclass
+class ItemInfo:
+    check: str
+    kind: str
+    target: Target
+    phases: tuple[str, ...]
+    severity: str
+    runbook: str
+    eventually: Eventually | None
+
+
+@dataclass
+class RunState:
+    profile: Profile | None = None
+    targets: dict[str, list[Target]] = field(default_factory=dict)
+    results: list[gate_mod.Result] = field(default_factory=list)
+    check_items: int = 0
+    other_failures: int = 0
+    started: float = field(default_factory=time.time)
+    teardown: list[Any] = field(default_factory=list)
+
+    def runbook_link(self, kind: str, anchor: str) -> str:
+        base = self.profile.header.runbook_base if self.profile else "docs/runbooks"
+        return f"{base.rstrip('/')}/{kind}.md#{anchor}"
+
+
+# ----------------------------------------------------------------------------------------------- options
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("healthgate", "healthgate: production health verification")
+    group.addoption("--profile", dest="hg_profile", default=None, metavar="NAME|PATH",
+                    help=f"profile to check: a name under profiles/ or a YAML path (env: {PROFILE_ENV})")
+    group.addoption("--gate", dest="hg_gate", default="critical", choices=gate_mod.GATES,
+                    help="lowest severity that blocks: 'critical' (default) or 'warning'")
+    group.addoption("--allow-empty", dest="hg_allow_empty", action="store_true",
+                    help="exit 0 when no check was selected (by default that fails the gate)")
+    group.addoption("--summary-json", dest="hg_summary_json", default=None, metavar="PATH",
+                    help="write the verdict, counts and failed checks as JSON")
+    group.addoption("--metrics-textfile", dest="hg_metrics_textfile", default=None, metavar="PATH",
+                    help="write Prometheus text metrics for node_exporter's textfile collector")
+
+
+# ----------------------------------------------------------------------------------------------- configure
+
+def pytest_configure(config: pytest.Config) -> None:
+    for phase in PHASES:
+        config.addinivalue_line("markers", f"{phase}: healthgate phase")
+    state = RunState()
+    config.stash[STATE] = state
+    spec = config.getoption("hg_profile") or os.environ.get(PROFILE_ENV)
+    if not spec:
+        return
+    try:
+        state.profile = _load_for_run(config, spec, state)
+    except ProfileError as exc:
+        raise pytest.UsageError(f"profile error: {exc}") from None
+    for kind, named in state.profile.targets.items():
+        timeouts = state.profile.header.timeouts
+        state.targets[kind] = [Target(kind, name, settings, timeouts) for name, settings in sorted(named.items())]
+
+
+def _load_for_run(config: pytest.Config, spec: str, state: RunState) -> Profile:
+    from healthgate import provision
+
+    path = resolve_profile_path(spec, search=[config.rootpath / "profiles"])
+    kind = provision.requested(path)
+    if kind is None:
+        return load_profile(path)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and PROVISION_ENV_KEY in workerinput:
+        os.environ.update(workerinput[PROVISION_ENV_KEY])
+        return load_profile(path)
+    if config.getoption("collectonly"):
+        return load_profile(path, environ=provision.placeholder_environ())
+    load_profile(path, environ=provision.placeholder_environ())  # reject a bad profile before starting anything
+    env, stop = provision.start(kind)
+    state.teardown.append(stop)
+    os.environ.update(env)
+    config.stash[PROVISIONED] = env
+    return load_profile(path)
+
+
+PROVISIONED = pytest.StashKey[dict[str, str]]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: hand the provisioned stack's addresses to each worker instead of starting one per worker."""
+    env = node.config.stash.get(PROVISIONED, None)
+    if env:
+        node.workerinput[PROVISION_ENV_KEY] = env
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    for targets in state.targets.values():
+        for target in targets:
+            target.close()
+    for stop in reversed(state.teardown):
+        stop()
+
+
+# ----------------------------------------------------------------------------------------------- collection
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    spec = spec_of(metafunc.function)
+    if spec is None:
+        return
+    state = metafunc.config.stash[STATE]
+    params = [
+        pytest.param(target, id=target.id, marks=[pytest.mark.xdist_group(target.id)])
+        for target in state.targets.get(spec.kind, [])
+    ]
+    metafunc.parametrize(spec.kind, params)
+
+
+def _override(state: RunState, target: Target, check: str) -> CheckOverride:
+    """Per-target override wins over the profile-wide one; unset fields fall through."""
+    merged: dict[str, Any] = {}
+    if state.profile is not None and check in state.profile.header.checks:
+        merged.update(state.profile.header.checks[check].model_dump(exclude_unset=True))
+    if check in target.settings.checks:
+        merged.update(target.settings.checks[check].model_dump(exclude_unset=True))
+    return CheckOverride.model_validate(merged)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash[STATE]
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    collected_kinds: set[str] = set()
+    for item in items:
+        spec = spec_of(getattr(item, "function", None))
+        if spec is None:
+            keep.append(item)
+            continue
+        collected_kinds.add(spec.kind)
+        if state.profile is None:
+            raise pytest.UsageError(
+                "no profile selected: pass --profile NAME (a file under profiles/) or --profile path/to.yaml, "
+                f"or set {PROFILE_ENV}; `python -m healthgate validate PROFILE` checks one"
+            )
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or spec.kind not in callspec.params:
+            dropped.append(item)  # the profile has no target of this kind
+            continue
+        target: Target = callspec.params[spec.kind]
+        override = _override(state, target, spec.name)
+        if not override.enabled:
+            dropped.append(item)
+            continue
+        phases = override.phases if override.phases is not None else spec.phases
+        item.own_markers[:] = [m for m in item.own_markers if m.name not in PHASES]
+        for phase in phases:
+            item.add_marker(phase)
+        severity = override.severity or spec.severity
+        info = ItemInfo(
+            check=spec.name, kind=spec.kind, target=target, phases=tuple(phases), severity=severity,
+            runbook=state.runbook_link(spec.kind, spec.runbook),
+            eventually=override.eventually or target.settings.eventually,
+        )
+        item.stash[ITEM] = info
+        keep.append(item)
+    _reject_unknown_overrides(state, collected_kinds)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def _reject_unknown_overrides(state: RunState, collected_kinds: set[str]) -> None:
+    """A misspelt check name in an override would silently change nothing: refuse it."""
+    if state.profile is None:
+        return
+    known = {spec.name for spec in REGISTRY.values()}
+    problems = []
+    for kind, targets in state.targets.items():
+        if kind not in collected_kinds:
+            continue
+        kind_checks = {spec.name for spec in REGISTRY.values() if spec.kind == kind}
+        for target in targets:
+            for name in target.settings.checks:
+                if name not in kind_checks:
+                    problems.append(f"targets.{kind}.{target.name}.checks.{name}: no {kind} check of that name "
+                                    f"(known: {', '.join(sorted(kind_checks))})")
+    if collected_kinds >= set(state.targets):
+        for name in state.profile.header.checks:
+            if name not in known:
+                problems.append(f"checks.{name}: no check of that name")
+    if problems:
+        raise pytest.UsageError(f"profile error: {state.profile.path}: " + "; ".join(problems))
+
+
+# ----------------------------------------------------------------------------------------------- run
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    expect_mod.current.set(expect_mod.CheckRecord())
+    return (yield)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Retry a check with an ``eventually`` policy until it passes or its deadline passes."""
+    info = pyfuncitem.stash.get(ITEM, None)
+    if info is None or info.eventually is None:
+        return None
+    policy = info.eventually
+    kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    started = time.monotonic()
+    attempts = 0
+    while True:
+        attempts += 1
+        expect_mod.current.set(expect_mod.CheckRecord())
+        try:
+            pyfuncitem.obj(**kwargs)
+        except (AssertionError, pytest.fail.Exception, CheckError) as exc:
+            elapsed = time.monotonic() - started
+            if elapsed + policy.every > policy.within:
+                pyfuncitem.user_properties.append(
+                    ("healthgate.eventually", f"still failing after {elapsed:.1f}s and {attempts} attempt(s)"))
+                if isinstance(exc, pytest.fail.Exception):
+                    raise pytest.fail.Exception(
+                        f"{exc.msg} (still failing after {elapsed:.1f}s, {attempts} attempts)", pytrace=False
+                    ) from None
+                raise
+            time.sleep(policy.every)
+            info.target.reset()
+            continue
+        elapsed = time.monotonic() - started
+        pyfuncitem.user_properties.append(
+            ("healthgate.eventually", f"passed after {elapsed:.1f}s and {attempts} attempt(s)"))
+        return True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report: pytest.TestReport = yield
+    info = item.stash.get(ITEM, None)
+    if info is None:
+        return report
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        status = _status(report, call)
+        message = ""
+        if status in ("failed", "broken"):
+            message = _message(call)
+            prefix = "could not check: " if status == "broken" else ""
+            report.longrepr = redact(f"{prefix}{message}\n  severity: {info.severity}\n  runbook: {info.runbook}")
+        record = expect_mod.current.get() or expect_mod.CheckRecord()
+        failed_obs = next((o for o in record.observations if not o.passed), None)
+        result = {
+            "check": info.check, "target": info.target.id, "kind": info.kind, "phases": list(info.phases),
+            "severity": info.severity, "status": status, "message": redact(message), "runbook": info.runbook,
+            "observed": str(failed_obs.observed) if failed_obs else "",
+            "expected": f"{failed_obs.op} {failed_obs.expected}" if failed_obs else "",
+            "warnings": record.warnings,
+        }
+        report.user_properties.append(("healthgate", result))
+        _attach_allure(info, record, status, message)
+    return report
+
+
+def _status(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str:
+    if report.skipped:
+        return "skipped"
+    if report.passed:
+        return "passed"
+    if call.excinfo is not None and call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):
+        return "failed"
+    return "broken"
+
+
+def _message(call: pytest.CallInfo[None]) -> str:
+    if call.excinfo is None:
+        return ""
+    exc = call.excinfo.value
+    if isinstance(exc, pytest.fail.Exception):
+        return str(exc.msg)
+    if isinstance(exc, CheckError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _attach_allure(info: ItemInfo, record: expect_mod.CheckRecord, status: str, message: str) -> None:
+    try:
+        from healthgate import report
+    except ImportError:  # pragma: no cover
+        return
+    report.allure_labels(info, record, status, message)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    config = getattr(report, "config", None)  # not set on xdist-forwarded reports
+    del config
+    for key, value in report.user_properties:
+        if key == "healthgate" and isinstance(value, dict):
+            _collect(value, report)
+            return
+    if report.failed and (report.when == "call" or report.when == "setup"):
+        _STATE_FOR_REPORTS.other_failures += 1
+
+
+_STATE_FOR_REPORTS = RunState()
+
+
+def _collect(value: dict[str, Any], report: pytest.TestReport) -> None:
+    state = _STATE_FOR_REPORTS
+    state.results.append(gate_mod.Result(
+        nodeid=report.nodeid, check=value["check"], target=value["target"], kind=value["kind"],
+        phase=",".join(value["phases"]), severity=value["severity"], status=value["status"],
+        message=value["message"], runbook=value["runbook"], duration=report.duration,
+        observed=value.get("observed", ""), expected=value.get("expected", ""),
+    ))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _STATE_FOR_REPORTS
+    _STATE_FOR_REPORTS = session.config.stash[STATE]
+
+
+# ----------------------------------------------------------------------------------------------- finish
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _is_worker(config):
+        return
+    state = config.stash[STATE]
+    if state.profile is None and not state.results:
+        return
+    verdict = gate_mod.judge(state.results, config.getoption("hg_gate"))
+    allow_empty = config.getoption("hg_allow_empty")
+    if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        failed = bool(verdict.blocking) or state.other_failures > 0
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
+    if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and allow_empty:
+        session.exitstatus = pytest.ExitCode.OK
+    from healthgate import summary
+
+    summary.write_outputs(config, state, verdict, int(session.exitstatus))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if _is_worker(config):
+        return
+    state = config.stash.get(STATE, None)
+    if state is None or (state.profile is None and not state.results):
+        return
+    from healthgate import summary
+
+    verdict = gate_mod.judge(state.results, config.getoption("hg_gate"))
+    for line in summary.terminal_lines(state, verdict, allow_empty=config.getoption("hg_allow_empty")):
+        terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def healthgate_profile(pytestconfig: pytest.Config) -> Profile:
+    """The active profile, for checks that need more than their own target."""
+    profile = pytestconfig.stash[STATE].profile
+    if profile is None:
+        raise pytest.UsageError("no profile selected")
+    return profile

@@ -1,0 +1,58 @@
+"""Profiles that bring their own targets: ``provision: reference-stack`` starts the Docker stack for the run.
+
+The stack starts once, in the process that runs the session (the xdist controller), before the profile is
+interpolated, because the profile's addresses come from the stack's ``STACK_*`` variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from healthgate.errors import ProfileError
+
+PROVISIONERS = ("reference-stack",)
+PLACEHOLDER = "unprovisioned"
+
+
+def requested(profile_path: Path) -> str | None:
+    """The ``provision`` value of a profile (after ``extends``), read without interpolating anything."""
+    from healthgate.profile import _load_chain, _merge
+
+    merged: dict[str, Any] = {}
+    for source in _load_chain(profile_path):
+        merged = _merge(merged, source.data)
+    value = merged.get("provision")
+    if value is not None and value not in PROVISIONERS:
+        raise ProfileError(f"{value!r} is not a known provisioner", file=str(profile_path), path=("provision",),
+                           hint=f"use one of: {', '.join(PROVISIONERS)}, or remove the key")
+    return value
+
+
+def placeholder_environ(prefix: str = "STACK_") -> dict[str, str]:
+    """Environment for loading a provisioned profile without starting anything (collect-only, validate, list)."""
+
+    class _Placeholders(dict[str, str]):
+        def get(self, key: str, default: Any = None) -> Any:
+            if key in self:
+                return self[key]
+            return PLACEHOLDER if key.startswith(prefix) else default
+
+    return _Placeholders(os.environ)
+
+
+def start(kind: str) -> tuple[dict[str, str], Callable[[], None]]:
+    """Start what ``kind`` names; return its environment and the function that tears it down."""
+    if kind != "reference-stack":  # pragma: no cover - guarded by requested()
+        raise ValueError(kind)
+    from healthgate.stack.stack import Stack
+
+    stack = Stack()
+    try:
+        stack.start()
+    except BaseException:
+        stack.stop()
+        raise
+    return stack.env(), stack.stop

@@ -1,0 +1,157 @@
+"""What every target kind shares: settings plumbing, the lazily connected client, and down-marking."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from healthgate.errors import TargetDown, Unreachable
+from healthgate.units import Duration
+
+Phase = Literal["pre_deploy", "post_deploy", "post_recovery", "daily", "restore_drill"]
+Severity = Literal["critical", "warning"]
+PHASES: tuple[str, ...] = ("pre_deploy", "post_deploy", "post_recovery", "daily", "restore_drill")
+
+
+class Model(BaseModel):
+    """Profiles are typed and closed: an unknown key is a typo, and a typo must be an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timeouts(Model):
+    connect: Duration = Field(3.0, description="TCP/TLS connect timeout for every call to the target")
+    read: Duration = Field(10.0, description="read/statement timeout for every call to the target")
+
+
+class Eventually(Model):
+    """Retry a failing check until it passes or ``within`` elapses (replaces ``sleep 30 && health_check``)."""
+
+    within: Duration
+    every: Duration = 2.0
+
+
+class CheckOverride(Model):
+    enabled: bool = True
+    phases: tuple[Phase, ...] | None = Field(None, description="replaces the check's default phases")
+    severity: Severity | None = None
+    eventually: Eventually | None = None
+
+
+class TargetSettings(Model):
+    """Fields every target kind accepts; each kind adds its address, credentials and ``thresholds``."""
+
+    description: str = ""
+    timeouts: Timeouts | None = Field(None, description="overrides the profile's timeouts for this target")
+    eventually: Eventually | None = Field(None, description="retry policy for every check of this target")
+    checks: dict[str, CheckOverride] = Field(default_factory=dict, description="per-check overrides")
+    tags: tuple[str, ...] = ()
+
+    def address(self) -> str:
+        """Where the target lives, without credentials; used in reprs and messages."""
+        return ""
+
+
+class Client:
+    """Base of every read-only client. Counts connection attempts so tests can prove fail-fast behaviour."""
+
+    def __init__(self, settings: Any, timeouts: Timeouts) -> None:
+        self.settings = settings
+        self.timeouts = timeouts
+        self.connect_attempts = 0
+
+    def close(self) -> None:  # pragma: no cover - trivial default
+        """Release connections; clients that hold one override this."""
+
+
+class Target:
+    """One named target of the active profile, as a check sees it.
+
+    Creating it touches nothing; the client connects on first use, so ``--collect-only`` never opens a socket.
+    """
+
+    registry_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, kind: str, name: str, settings: TargetSettings, timeouts: Timeouts) -> None:
+        self.kind = kind
+        self.name = name
+        self.settings = settings
+        self.timeouts = settings.timeouts or timeouts
+        self._client: Client | None = None
+        self._down: str | None = None
+        self.connect_attempts_seen = 0
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def thresholds(self) -> Any:
+        return getattr(self.settings, "thresholds", None)
+
+    def __repr__(self) -> str:
+        address = self.settings.address()
+        return f"<{self.kind} {self.name}{' ' + address if address else ''}>"
+
+    @property
+    def is_down(self) -> bool:
+        return self._down is not None
+
+    def mark_down(self, reason: str) -> None:
+        self._down = reason
+
+    def reset(self) -> None:
+        """Forget a previous down verdict and connection (used before each retry of an ``eventually`` check)."""
+        self._down = None
+        self.close()
+
+    @property
+    def client(self) -> Any:
+        if self._down is not None:
+            raise TargetDown(f"{self.id} was found unreachable earlier in this run: {self._down}",
+                             hint="no new connection attempted; fix reachability first")
+        if self._client is None:
+            from healthgate.targets import client_class
+
+            self._client = client_class(self.kind)(self.settings, self.timeouts)
+        return _Guarded(self, self._client)
+
+    @property
+    def connect_attempts(self) -> int:
+        return self.connect_attempts_seen + (self._client.connect_attempts if self._client else 0)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self.connect_attempts_seen += self._client.connect_attempts
+            try:
+                self._client.close()
+            finally:
+                self._client = None
+
+
+class _Guarded:
+    """Forwards to the real client and turns the first ``Unreachable`` into a down mark for the target."""
+
+    def __init__(self, target: Target, client: Client) -> None:
+        self._target = target
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            attribute = getattr(self._client, name)
+        except Unreachable as exc:
+            self._target.mark_down(str(exc))
+            raise
+        if not callable(attribute):
+            return attribute
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except Unreachable as exc:
+                self._target.mark_down(str(exc))
+                raise
+
+        return guarded
