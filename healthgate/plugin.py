@@ -76,6 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{phase}: healthgate phase")
     state = RunState()
     config.stash[STATE] = state
+    config.pluginmanager.register(ResultCollector(state), "healthgate-results")
     spec = config.getoption("hg_profile") or os.environ.get(PROFILE_ENV)
     if not spec:
         return
@@ -320,34 +321,27 @@ def _attach_allure(info: ItemInfo, record: expect_mod.CheckRecord, status: str, 
     report.allure_labels(info, record, status, message)
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    config = getattr(report, "config", None)  # not set on xdist-forwarded reports
-    del config
-    for key, value in report.user_properties:
-        if key == "healthgate" and isinstance(value, dict):
-            _collect(value, report)
-            return
-    if report.failed and (report.when == "call" or report.when == "setup"):
-        _STATE_FOR_REPORTS.other_failures += 1
+class ResultCollector:
+    """Gathers check results where the gate is decided: in the controller under xdist, else in-process.
 
+    Registered per config (not module-global) so a pytest run inside another, as the plugin's own tests do,
+    keeps its results apart."""
 
-_STATE_FOR_REPORTS = RunState()
+    def __init__(self, state: RunState) -> None:
+        self.state = state
 
-
-def _collect(value: dict[str, Any], report: pytest.TestReport) -> None:
-    state = _STATE_FOR_REPORTS
-    state.results.append(gate_mod.Result(
-        nodeid=report.nodeid, check=value["check"], target=value["target"], kind=value["kind"],
-        phase=",".join(value["phases"]), severity=value["severity"], status=value["status"],
-        message=value["message"], runbook=value["runbook"], duration=report.duration,
-        observed=value.get("observed", ""), expected=value.get("expected", ""),
-    ))
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    global _STATE_FOR_REPORTS
-    _STATE_FOR_REPORTS = session.config.stash[STATE]
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, value in report.user_properties:
+            if key == "healthgate" and isinstance(value, dict):
+                self.state.results.append(gate_mod.Result(
+                    nodeid=report.nodeid, check=value["check"], target=value["target"], kind=value["kind"],
+                    phase=",".join(value["phases"]), severity=value["severity"], status=value["status"],
+                    message=value["message"], runbook=value["runbook"], duration=report.duration,
+                    observed=value.get("observed", ""), expected=value.get("expected", ""),
+                ))
+                return
+        if report.failed and report.when in ("setup", "call"):
+            self.state.other_failures += 1
 
 
 # ----------------------------------------------------------------------------------------------- finish

@@ -90,7 +90,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise ProfileError(
                 f"duplicate key {key!r} (first at line {seen[key]})",
@@ -137,8 +137,8 @@ def _read_yaml(path: Path) -> _Source:
     except UnicodeDecodeError:
         raise ProfileError("profile is not UTF-8 text", file=str(path)) from None
     try:
-        node = yaml.compose(text, Loader=_UniqueKeyLoader)  # noqa: S506 - safe loader subclass
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506
+        node = yaml.compose(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except ProfileError as exc:
         exc.file = str(path)
         raise ProfileError(exc.message, file=str(path), line=exc.line, path=exc.path, hint=exc.hint) from None
@@ -266,7 +266,7 @@ def _pydantic_errors(exc: ValidationError, prefix: tuple[Any, ...]) -> list[Prof
         if kind == "extra_forbidden":
             message = "unknown key"
             hint = "check the spelling; `python -m healthgate schema` lists every accepted key"
-        elif "input" in err and kind not in ("missing",):
+        elif "input" in err and kind not in ("missing", "value_error"):
             shown = err["input"]
             if isinstance(shown, dict | list):
                 shown = type(shown).__name__

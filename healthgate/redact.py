@@ -18,7 +18,7 @@ _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/
 # key=value DSN fragments (libpq) and query strings
 _KEY_VALUE = re.compile(
     r"(?i)(?P<key>\b(?:password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key)\s*[=:]\s*)"
-    r"(?P<quote>['\"]?)(?P<value>[^'\"\s&,;}]+)(?P=quote)"
+    r"(?:'[^']*'|\"[^\"]*\"|[^'\"\s&,;}]+)"
 )
 _BEARER = re.compile(r"(?i)(?P<key>\b(?:bearer|basic)\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})")
 
@@ -46,12 +46,18 @@ def forget_secrets() -> None:
         _known.clear()
 
 
+def _mask_value(match: re.Match[str]) -> str:
+    value = match.group(0)[len(match["key"]):]
+    quote = value[0] if value[:1] in ("'", '"') else ""
+    return f"{match['key']}{quote}{MASK}{quote}"
+
+
 def redact(text: str) -> str:
     """Mask credentials in ``text`` by shape and by known value."""
     if not text:
         return text
     text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-    text = _KEY_VALUE.sub(lambda m: f"{m['key']}{m['quote']}{MASK}{m['quote']}", text)
+    text = _KEY_VALUE.sub(lambda m: _mask_value(m), text)
     text = _BEARER.sub(lambda m: f"{m['key']}{MASK}", text)
     with _lock:
         known = sorted(_known, key=len, reverse=True)

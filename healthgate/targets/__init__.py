@@ -4,6 +4,7 @@ only when a profile uses that kind."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 KINDS: dict[str, str] = {

@@ -1,0 +1,105 @@
+"""Command line: ``python -m healthgate schema | validate PROFILE | list PROFILE [-m PHASE] | report ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from healthgate.errors import ProfileError
+
+
+def _schema(_: argparse.Namespace) -> int:
+    from healthgate.profile import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def _load(spec: str) -> Any:
+    from healthgate import provision
+    from healthgate.profile import load_profile, resolve_profile_path
+
+    path = resolve_profile_path(spec)
+    environ = provision.placeholder_environ() if provision.requested(path) else None
+    return load_profile(path, environ=environ)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        profile = _load(args.profile)
+    except ProfileError as exc:
+        print(f"INVALID {exc}", file=sys.stderr)
+        return 4
+    count = sum(len(v) for v in profile.targets.values())
+    kinds = ", ".join(f"{k}: {len(v)}" for k, v in sorted(profile.targets.items()))
+    print(f"OK {profile.path}: profile {profile.name!r}, {count} target(s) ({kinds})")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    import pytest
+
+    rows: list[tuple[str, str, str, str]] = []
+
+    class Lister:
+        @pytest.hookimpl(trylast=True)
+        def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+            from healthgate.plugin import ITEM
+
+            for item in items:
+                info = item.stash.get(ITEM, None)
+                if info is not None:
+                    rows.append((info.check, info.target.id, info.severity, ",".join(info.phases)))
+
+    pytest_args = ["--collect-only", "-p", "no:terminal", f"--profile={args.profile}"]
+    if args.m:
+        pytest_args += ["-m", args.m]
+    pytest_args.append(str(args.checks))
+    code = pytest.main(pytest_args, plugins=[Lister()])
+    if code not in (0, 5):
+        return int(code)
+    width = max([len(r[0]) for r in rows] + [5])
+    twidth = max([len(r[1]) for r in rows] + [6])
+    print(f"{'check':<{width}}  {'target':<{twidth}}  {'severity':<8}  phases")
+    for check, target, severity, phases in rows:
+        print(f"{check:<{width}}  {target:<{twidth}}  {severity:<8}  {phases}")
+    print(f"{len(rows)} check(s)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from healthgate.allure_report import generate
+
+    return generate(Path(args.results), Path(args.output), single_file=args.single_file)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m healthgate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("schema", help="print the profile JSON Schema").set_defaults(fn=_schema)
+    validate = sub.add_parser("validate", help="check a profile without touching any target")
+    validate.add_argument("profile")
+    validate.set_defaults(fn=_validate)
+    lister = sub.add_parser("list", help="show which checks would run on which target")
+    lister.add_argument("profile")
+    lister.add_argument("-m", metavar="PHASE", help="phase marker expression, e.g. daily or 'pre_deploy'")
+    lister.add_argument("--checks", default="checks", help="directory of checks (default: checks)")
+    lister.set_defaults(fn=_list)
+    report = sub.add_parser("report", help="generate the Allure HTML report")
+    report.add_argument("results", nargs="?", default="allure-results")
+    report.add_argument("-o", "--output", default="allure-report")
+    report.add_argument("--single-file", action="store_true")
+    report.set_defaults(fn=_report)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except ProfileError as exc:
+        print(f"INVALID {exc}", file=sys.stderr)
+        return 4
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The plugin as a user runs it: options, ids, markers, messages and exit codes, on real local servers."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+CHECKS = '''
+from healthgate.check import ALL, DAILY, POST, PRE, check
+from healthgate.expect import expect
+
+
+@check(phases=ALL, severity="critical")
+def test_health_endpoint(http):
+    """health answers 200"""
+    response = http.client.get("/health")
+    expect(http, "status", response.status, "==", 200, hint="restart the service")
+
+
+@check(phases=(DAILY,), severity="warning")
+def test_soft(http):
+    """a warning-level check on the same endpoint"""
+    response = http.client.get("/health")
+    expect(http, "status", response.status, "==", 200)
+
+
+@check(phases=(PRE,), severity="critical")
+def test_pre_only(http):
+    """runs before a deploy only"""
+    http.client.get("/health")
+'''
+
+
+def run(pytester, *args):
+    """Each run in its own interpreter, as a user's would be: no state or imports leak between runs."""
+    return pytester.runpytest_subprocess(*args)
+
+
+def setup(pytester, profile: str, checks: str = CHECKS) -> None:
+    pytester.makefile(".yaml", profile=textwrap.dedent(profile))
+    pytester.mkdir("checks")
+    pytester.path.joinpath("checks", "test_demo.py").write_text(checks)
+    pytester.makeini("[pytest]\ntestpaths = checks\naddopts = --strict-markers -p no:cacheprovider\n")
+
+
+def profile_for(url: str, extra: str = "") -> str:
+    return f"""
+        name: unit
+        timeouts: {{connect: 1s, read: 1s}}
+        targets:
+          http:
+            web: {{url: "{url}"}}
+        {extra}
+        """
+
+
+def test_ids_name_the_target_and_markers_select_the_phase(pytester, http_server):
+    setup(pytester, profile_for(http_server.url))
+    result = run(pytester, "--profile=profile.yaml", "-m", "daily", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["checks/test_demo.py::test_health_endpoint[[]http:web[]]",
+                                 "checks/test_demo.py::test_soft[[]http:web[]]", "*2/3 tests collected*"])
+    assert http_server.hits == 0, "collection must never touch a target"
+
+
+def test_healthy_target_passes_and_the_gate_is_green(pytester, http_server):
+    setup(pytester, profile_for(http_server.url))
+    result = run(pytester, "--profile=profile.yaml", "-m", "daily")
+    result.stdout.fnmatch_lines(["*GATE GREEN (critical gate): 2 check(s) evaluated, none blocking*"])
+    assert result.ret == 0
+
+
+def test_unhealthy_target_fails_with_a_runbook_grade_message(pytester, http_server):
+    http_server.answers = [503]
+    setup(pytester, profile_for(http_server.url))
+    result = run(pytester, "--profile=profile.yaml", "-m", "post_deploy")
+    result.stdout.fnmatch_lines([
+        "http:web: status (503) == 200 — restart the service",
+        "  severity: critical",
+        "  runbook: docs/runbooks/http.md#health-endpoint",
+        "*GATE RED (critical gate): 1 blocking check(s) failed: test_health_endpoint[[]http:web[]]*",
+    ])
+    assert result.ret == 1
+
+
+def test_a_failing_warning_is_let_through_by_default_and_blocks_with_gate_warning(pytester, http_server):
+    http_server.answers = [503]
+    profile = profile_for(http_server.url, "checks: {test_health_endpoint: {severity: warning}}")
+    setup(pytester, profile)
+    result = run(pytester, "--profile=profile.yaml", "-m", "daily")
+    result.stdout.fnmatch_lines(["*warning let through: test_health_endpoint[[]http:web[]]*",
+                                 "*GATE GREEN (critical gate)*2 warning(s) let through*"])
+    assert result.ret == 0
+    strict = run(pytester, "--profile=profile.yaml", "-m", "daily", "--gate=warning")
+    strict.stdout.fnmatch_lines(["*GATE RED (warning gate): 2 blocking*"])
+    assert strict.ret == 1
+
+
+def test_nothing_selected_is_a_failure_unless_allowed(pytester, http_server):
+    setup(pytester, profile_for(http_server.url))
+    assert run(pytester, "--profile=profile.yaml", "-m", "restore_drill").ret == 5
+    allowed = run(pytester, "--profile=profile.yaml", "-m", "restore_drill", "--allow-empty")
+    assert allowed.ret == 0
+
+
+@pytest.mark.parametrize(
+    ("profile", "message"),
+    [
+        ("targets:\n  http:\n    web: {url: x, typo: 1}\n", "*profile.yaml:3: targets.http.web.typo: unknown key*"),
+        ("targets:\n  http:\n    web: {url: '${NOPE_UNSET}'}\n", "*environment variable NOPE_UNSET is not set*"),
+        ("targets:\n  http:\n    web: {url: x, checks: {test_nope: {enabled: false}}}\n",
+         "*targets.http.web.checks.test_nope: no http check of that name*"),
+    ],
+)
+def test_a_bad_profile_is_a_usage_error_before_any_check(pytester, profile, message):
+    setup(pytester, profile)
+    result = run(pytester, "--profile=profile.yaml", "-m", "daily")
+    result.stderr.fnmatch_lines([message])
+    assert result.ret == 4
+
+
+def test_missing_profile_and_no_profile_are_usage_errors(pytester):
+    setup(pytester, "targets: {}\n")
+    missing = run(pytester, "--profile=nothere", "-m", "daily")
+    missing.stderr.fnmatch_lines(["*no profile named 'nothere'*"])
+    assert missing.ret == 4
+    none = run(pytester, "-m", "daily")
+    none.stderr.fnmatch_lines(["*no profile selected: pass --profile NAME*"])
+    assert none.ret == 4
+
+
+def test_profile_comes_from_the_environment_for_cron(pytester, http_server, monkeypatch):
+    setup(pytester, profile_for(http_server.url))
+    monkeypatch.setenv("HEALTHGATE_PROFILE", str(pytester.path / "profile.yaml"))
+    assert run(pytester, "-m", "daily").ret == 0
+
+
+def test_profile_can_move_a_check_between_phases_and_disable_one(pytester, http_server):
+    profile = profile_for(http_server.url, "checks: {test_pre_only: {phases: [daily]}, test_soft: {enabled: false}}")
+    setup(pytester, profile)
+    result = run(pytester, "--profile=profile.yaml", "-m", "daily", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*test_health_endpoint[[]http:web[]]", "*test_pre_only[[]http:web[]]",
+                                 "*2/3 tests collected*"])
+
+
+def test_eventually_retries_until_the_target_is_healthy(pytester, http_server):
+    http_server.answers = [503, 503, 503, 200]
+    profile = profile_for(http_server.url, "checks: {test_health_endpoint: {eventually: {within: 10s, every: 50ms}}}")
+    setup(pytester, profile)
+    result = run(pytester, "--profile=profile.yaml", "-m", "post_deploy", "--junitxml=out.xml")
+    assert result.ret == 0
+    assert http_server.hits == 4
+    assert "passed after" in (pytester.path / "out.xml").read_text()
+
+
+def test_eventually_gives_up_at_its_deadline_and_says_so(pytester, http_server):
+    http_server.answers = [503]
+    policy = "checks: {test_health_endpoint: {eventually: {within: 300ms, every: 100ms}}}"
+    profile = profile_for(http_server.url, policy)
+    setup(pytester, profile)
+    result = run(pytester, "--profile=profile.yaml", "-m", "post_deploy")
+    result.stdout.fnmatch_lines(["*status (503) == 200*still failing after*attempts)*"])
+    assert result.ret == 1
+    assert 2 <= http_server.hits <= 5
+
+
+def test_a_black_holed_target_costs_one_connection_not_one_per_check(pytester, black_hole):
+    setup(pytester, profile_for(black_hole.url))
+    result = run(pytester, "--profile=profile.yaml", "-m", "daily or pre_deploy", "-p", "no:randomly")
+    result.stdout.fnmatch_lines([
+        "*could not check: GET http://127.0.0.1:*/health timed out*",
+        "*was found unreachable earlier in this run*",
+    ])
+    assert result.ret == 1
+    assert black_hole.accepted == 1
+
+
+def test_summary_json_and_metrics_textfile_describe_the_run(pytester, http_server):
+    http_server.answers = [503]
+    setup(pytester, profile_for(http_server.url))
+    run(pytester, "--profile=profile.yaml", "-m", "pre_deploy", "--summary-json=out/s.json",
+                       "--metrics-textfile=out/m.prom")
+    summary = json.loads((pytester.path / "out/s.json").read_text())
+    assert (summary["verdict"], summary["counts"]["failed"], summary["failed"][0]["target"],
+            summary["failed"][0]["observed"], summary["failed"][0]["expected"]) == ("fail", 1, "http:web", "503",
+                                                                                   "== 200")
+    metrics = (pytester.path / "out/m.prom").read_text()
+    assert 'healthgate_check_success{check="test_health_endpoint",target="http:web"' in metrics
+    assert "healthgate_run_success{profile=\"unit\"} 0" in metrics
+
+
+def test_checks_run_under_xdist_with_the_same_verdict(pytester, http_server):
+    http_server.answers = [503]
+    setup(pytester, profile_for(http_server.url))
+    result = run(pytester, "--profile=profile.yaml", "-m", "daily", "-n", "2")
+    result.stdout.fnmatch_lines(["*warning let through: test_soft[[]http:web[]]*",
+                                 "*GATE RED (critical gate): 1 blocking*"])
+    assert result.ret == 1
