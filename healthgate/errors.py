@@ -69,7 +69,8 @@ class ProfileError(Exception):
 
     @property
     def key_path(self) -> str:
-        return ".".join(str(p) for p in self.path) or "(top level)"
+        parts = [p if isinstance(p, str) and p and "." not in p and p.strip() == p else repr(p) for p in self.path]
+        return ".".join(parts) or "(top level)"
 
     def __str__(self) -> str:
         where = self.file or "<profile>"

@@ -1,0 +1,98 @@
+"""Readiness strategies that speak a component's own protocol.
+
+A port that accepts connections is not a ready database: PostgreSQL's entrypoint runs its init
+scripts before the real server listens, and Redis answers ``LOADING`` while it reads its dump.
+These strategies ask the question a client would ask, through the published port.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from testcontainers.core.waiting_utils import WaitStrategy, WaitStrategyTarget
+
+# One try must stay well under a wait's total time, so a hanging connect cannot eat it.
+CONNECT_TIMEOUT_S = 2
+
+
+class _ProbeStrategy(WaitStrategy):
+    """Polls ``probe`` until it returns without raising; times out with the last error."""
+
+    description = "probe"
+
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self._port = port
+        self.last_error = ""
+
+    def probe(self, host: str, port: int) -> None:
+        raise NotImplementedError
+
+    def wait_until_ready(self, container: WaitStrategyTarget) -> None:
+        host = container.get_container_host_ip()
+        port = int(container.get_exposed_port(self._port))
+        started = time.monotonic()
+        while True:
+            try:
+                self.probe(host, port)
+                return
+            except Exception as exc:  # any failure of the probe means "not yet"
+                self.last_error = f"{type(exc).__name__}: {exc}".strip()
+            if time.monotonic() - started > self._startup_timeout:
+                raise TimeoutError(
+                    f"{self.description} did not succeed within {self._startup_timeout:.0f} s "
+                    f"at {host}:{port}; last error: {self.last_error}"
+                )
+            time.sleep(self._poll_interval)
+
+
+class PostgresQuery(_ProbeStrategy):
+    """Ready when a psycopg connection can run ``query`` (by default ``SELECT 1``)."""
+
+    def __init__(self, port: int, user: str, password: str, dbname: str, query: str = "SELECT 1") -> None:
+        super().__init__(port)
+        self._user = user
+        self._password = password
+        self._dbname = dbname
+        self._query = query
+        self.description = f"psycopg `{query}` as {user} in database {dbname}"
+
+    def probe(self, host: str, port: int) -> None:
+        with psycopg.connect(
+            host=host,
+            port=port,
+            user=self._user,
+            password=self._password,
+            dbname=self._dbname,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            autocommit=True,
+        ) as conn:
+            conn.execute(self._query).fetchall()
+
+
+class RedisPing(_ProbeStrategy):
+    """Ready when an authenticated ``PING`` answers ``PONG`` (not ``LOADING``)."""
+
+    def __init__(self, port: int, password: str) -> None:
+        super().__init__(port)
+        self._password = password
+        self.description = "redis PING with the admin password"
+
+    def probe(self, host: str, port: int) -> None:
+        client = redis.Redis(
+            host=host,
+            port=port,
+            password=self._password,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=CONNECT_TIMEOUT_S,
+            retry=Retry(NoBackoff(), 0),
+        )
+        try:
+            if client.ping() is not True:
+                raise ConnectionError("PING did not answer PONG")
+        finally:
+            client.close()

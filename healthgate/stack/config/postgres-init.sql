@@ -1,0 +1,23 @@
+-- First-start initialisation of the stack's PostgreSQL, run by the image entrypoint in the app database.
+-- The dollar placeholders are filled by healthgate.stack.components with per-stack random values.
+
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+
+-- The monitoring login the checks use: statistics views through pg_monitor, nothing else.
+CREATE ROLE ${monitor_user} LOGIN PASSWORD '${monitor_password}';
+GRANT pg_monitor TO ${monitor_user};
+GRANT CONNECT ON DATABASE ${database} TO ${monitor_user};
+
+CREATE TABLE detections (
+    id bigserial PRIMARY KEY,
+    species text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO detections (species, created_at) VALUES
+    ('Pipistrellus pipistrellus', now() - interval '3 hours'),
+    ('Nyctalus noctula', now() - interval '2 hours'),
+    ('Myotis daubentonii', now() - interval '40 minutes'),
+    ('Eptesicus serotinus', now() - interval '5 minutes');
+
+CREATE TABLE schema_migrations (version text PRIMARY KEY);
+INSERT INTO schema_migrations (version) VALUES ('20250713_01');
