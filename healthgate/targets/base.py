@@ -7,7 +7,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from healthgate.errors import TargetDown, Unreachable
+from healthgate.errors import AuthFailed, TargetDown, Unreachable
+
+# Both stop further attempts: an unreachable target would only make each check wait out its timeout, and
+# repeating a refused login can lock the monitoring account on servers with lockout policies.
+_STOP_TRYING = (Unreachable, AuthFailed)
 from healthgate.units import Duration
 
 Phase = Literal["pre_deploy", "post_deploy", "post_recovery", "daily", "restore_drill"]
@@ -99,8 +103,9 @@ class Target:
     def is_down(self) -> bool:
         return self._down is not None
 
-    def mark_down(self, reason: str) -> None:
-        self._down = reason
+    def mark_down(self, error: Exception) -> None:
+        verdict = "refused our credentials" if isinstance(error, AuthFailed) else "was found unreachable"
+        self._down = f"{verdict} earlier in this run: {error}"
 
     def reset(self) -> None:
         """Forget a previous down verdict and connection (used before each retry of an ``eventually`` check)."""
@@ -110,8 +115,7 @@ class Target:
     @property
     def client(self) -> Any:
         if self._down is not None:
-            raise TargetDown(f"{self.id} was found unreachable earlier in this run: {self._down}",
-                             hint="no new connection attempted; fix reachability first")
+            raise TargetDown(f"{self.id} {self._down}", hint="no new connection attempted; fix that first")
         if self._client is None:
             from healthgate.targets import client_class
 
@@ -141,8 +145,8 @@ class _Guarded:
     def __getattr__(self, name: str) -> Any:
         try:
             attribute = getattr(self._client, name)
-        except Unreachable as exc:
-            self._target.mark_down(str(exc))
+        except _STOP_TRYING as exc:
+            self._target.mark_down(exc)
             raise
         if not callable(attribute):
             return attribute
@@ -150,8 +154,8 @@ class _Guarded:
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
                 return attribute(*args, **kwargs)
-            except Unreachable as exc:
-                self._target.mark_down(str(exc))
+            except _STOP_TRYING as exc:
+                self._target.mark_down(exc)
                 raise
 
         return guarded
