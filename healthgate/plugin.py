@@ -80,6 +80,8 @@ def pytest_configure(config: pytest.Config) -> None:
     spec = config.getoption("hg_profile") or os.environ.get(PROFILE_ENV)
     if not spec:
         return
+    if not hasattr(config, "workerinput"):
+        _lock_outputs(config, state)
     try:
         state.profile = _load_for_run(config, spec, state)
     except ProfileError as exc:
@@ -87,6 +89,23 @@ def pytest_configure(config: pytest.Config) -> None:
     for kind, named in state.profile.targets.items():
         timeouts = state.profile.header.timeouts
         state.targets[kind] = [Target(kind, name, settings, timeouts) for name, settings in sorted(named.items())]
+
+
+def _lock_outputs(config: pytest.Config, state: RunState) -> None:
+    from pathlib import Path
+
+    from healthgate.runlock import RunLock, RunLocked
+
+    options = ("hg_summary_json", "hg_metrics_textfile", "allure_report_dir", "xmlpath", "hg_baseline_save")
+    outputs = [Path(value) for name in options if (value := getattr(config.option, name, None))]
+    if not outputs:
+        return
+    lock = RunLock(outputs)
+    try:
+        lock.acquire()
+    except RunLocked as exc:
+        raise pytest.UsageError(str(exc)) from None
+    state.teardown.append(lock.release)
 
 
 def _load_for_run(config: pytest.Config, spec: str, state: RunState) -> Profile:
@@ -174,7 +193,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 f"or set {PROFILE_ENV}; `python -m healthgate validate PROFILE` checks one"
             )
         callspec = getattr(item, "callspec", None)
-        if callspec is None or spec.kind not in callspec.params:
+        if callspec is None or not isinstance(callspec.params.get(spec.kind), Target):
             dropped.append(item)  # the profile has no target of this kind
             continue
         target: Target = callspec.params[spec.kind]
@@ -340,8 +359,23 @@ class ResultCollector:
                     observed=value.get("observed", ""), expected=value.get("expected", ""),
                 ))
                 return
-        if report.failed and report.when in ("setup", "call"):
+        if report.failed and report.when != "teardown":  # xdist reports a crashed worker with when="???"
             self.state.other_failures += 1
+            if self.state.profile is not None:
+                self.state.results.append(_unclassified(report))
+
+
+def _unclassified(report: pytest.TestReport) -> gate_mod.Result:
+    """A failure that carries no check result: the worker died, or setup broke before the check began. In a
+    health run it still counts, as a blocking 'could not check', so a crash can never turn the gate green."""
+    name = report.nodeid.rsplit("::", 1)[-1]
+    check, _, param = name.partition("[")
+    target = param.rstrip("]") or "?"
+    message = str(report.longrepr).strip().splitlines()[-1] if report.longrepr else "failed without a result"
+    return gate_mod.Result(
+        nodeid=report.nodeid, check=check, target=target, kind=target.split(":", 1)[0], phase="?",
+        severity="critical", status="broken", message=redact(message), duration=report.duration,
+    )
 
 
 # ----------------------------------------------------------------------------------------------- finish
@@ -365,9 +399,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED if failed else pytest.ExitCode.OK
     if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and allow_empty:
         session.exitstatus = pytest.ExitCode.OK
-    from healthgate import summary
+    from healthgate import report, summary
 
     summary.write_outputs(config, state, verdict, int(session.exitstatus))
+    try:
+        report.finish_run(config, state)
+    except OSError as exc:  # the gate's verdict stands even if the report's extras cannot be written
+        import sys
+
+        print(f"healthgate: could not complete the Allure results: {exc}", file=sys.stderr)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -381,6 +421,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     verdict = gate_mod.judge(state.results, config.getoption("hg_gate"))
     for line in summary.terminal_lines(state, verdict, allow_empty=config.getoption("hg_allow_empty")):
         terminalreporter.write_line(line)
+    results_dir = getattr(config.option, "allure_report_dir", None)
+    if results_dir:
+        terminalreporter.write_line(f"Allure results in {results_dir}: python -m healthgate report {results_dir}")
 
 
 @pytest.fixture(scope="session")

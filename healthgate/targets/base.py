@@ -8,11 +8,11 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from healthgate.errors import AuthFailed, TargetDown, Unreachable
+from healthgate.units import Duration
 
 # Both stop further attempts: an unreachable target would only make each check wait out its timeout, and
 # repeating a refused login can lock the monitoring account on servers with lockout policies.
 _STOP_TRYING = (Unreachable, AuthFailed)
-from healthgate.units import Duration
 
 Phase = Literal["pre_deploy", "post_deploy", "post_recovery", "daily", "restore_drill"]
 Severity = Literal["critical", "warning"]

@@ -197,3 +197,40 @@ def test_checks_run_under_xdist_with_the_same_verdict(pytester, http_server):
     result.stdout.fnmatch_lines(["*warning let through: test_soft[[]http:web[]]*",
                                  "*GATE RED (critical gate): 1 blocking*"])
     assert result.ret == 1
+
+
+def test_an_overlapping_run_on_the_same_outputs_is_refused_with_a_clear_message(pytester, http_server):
+    from healthgate.runlock import RunLock
+
+    setup(pytester, profile_for(http_server.url))
+    first_run = RunLock([pytester.path / "out" / "s.json"])  # holds the lock as a still-running first run would
+    first_run.acquire()
+    try:
+        second = run(pytester, "--profile=profile.yaml", "-m", "daily", "--summary-json=out/s.json")
+        second.stderr.fnmatch_lines(["*another healthgate run is writing to*pid *; wait for it to finish*"])
+        assert second.ret == 4
+        assert not (pytester.path / "out" / "s.json").exists()
+    finally:
+        first_run.release()
+    assert run(pytester, "--profile=profile.yaml", "-m", "daily", "--summary-json=out/s.json").ret == 0
+
+
+KILLER = CHECKS + '''
+
+@check(phases=(DAILY,), severity="critical")
+def test_kills_its_worker(http):
+    """stands for a worker process dying mid-check (OOM killer, segfault in a driver)"""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def test_a_worker_killed_mid_run_leaves_every_check_with_an_outcome_and_the_gate_red(pytester, http_server):
+    setup(pytester, profile_for(http_server.url), checks=KILLER)
+    result = run(pytester, "--profile=profile.yaml", "-m", "daily", "-n", "2", "--summary-json=s.json")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*worker*crashed*", "*1 failed, 2 passed*"])
+    summary = json.loads((pytester.path / "s.json").read_text())
+    assert summary["verdict"] == "fail"
