@@ -16,6 +16,7 @@ import pytest
 
 from healthgate import expect as expect_mod
 from healthgate import gate as gate_mod
+from healthgate.baseline import plugin as baseline_plugin
 from healthgate.check import REGISTRY, spec_of
 from healthgate.errors import CheckError, ProfileError
 from healthgate.profile import PROFILE_ENV, Profile, load_profile, resolve_profile_path
@@ -67,6 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the verdict, counts and failed checks as JSON")
     group.addoption("--metrics-textfile", dest="hg_metrics_textfile", default=None, metavar="PATH",
                     help="write Prometheus text metrics for node_exporter's textfile collector")
+    baseline_plugin.add_options(group)
 
 
 # ----------------------------------------------------------------------------------------------- configure
@@ -77,6 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = RunState()
     config.stash[STATE] = state
     config.pluginmanager.register(ResultCollector(state), "healthgate-results")
+    config.pluginmanager.register(baseline_plugin, "healthgate-baseline")
     spec = config.getoption("hg_profile") or os.environ.get(PROFILE_ENV)
     if not spec:
         return
@@ -217,6 +220,20 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Make ``--dist loadgroup`` keep a target's checks on one worker (one connection per target).
+
+    xdist 3.8 marks the group by assigning ``item._nodeid``, which pytest 9 no longer reads (the id lives in
+    ``item._id``), so the grouping silently did nothing; carry the suffixed id over where that happened."""
+    from _pytest.nodes import coerce_node_id  # type: ignore[attr-defined]
+
+    for item in session.items:
+        legacy = item.__dict__.get("_nodeid")
+        if legacy and legacy != item.nodeid:
+            item._id = coerce_node_id(legacy)
 
 
 def _reject_unknown_overrides(state: RunState, collected_kinds: set[str]) -> None:

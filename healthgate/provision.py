@@ -47,12 +47,28 @@ def start(kind: str) -> tuple[dict[str, str], Callable[[], None]]:
     """Start what ``kind`` names; return its environment and the function that tears it down."""
     if kind != "reference-stack":  # pragma: no cover - guarded by requested()
         raise ValueError(kind)
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from healthgate.stack.backups import make_backup_set, make_log_dir
     from healthgate.stack.stack import Stack
 
     stack = Stack()
+    files = Path(tempfile.mkdtemp(prefix="healthgate-demo-"))
+
+    def stop() -> None:
+        try:
+            stack.stop()
+        finally:
+            shutil.rmtree(files, ignore_errors=True)
+
     try:
         stack.start()
+        make_backup_set(stack, files / "backups")
+        make_log_dir(files / "logs")
     except BaseException:
-        stack.stop()
+        stop()
         raise
-    return stack.env(), stack.stop
+    env = stack.env() | {"STACK_BACKUP_DIR": str(files / "backups"), "STACK_LOG_DIR": str(files / "logs")}
+    return env, stop
