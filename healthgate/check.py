@@ -32,18 +32,30 @@ class CheckSpec:
     severity: str
     runbook: str
     summary: str
+    applies: Callable[[Any], bool] | None = None
+
+    def applies_to(self, settings: Any) -> bool:
+        return self.applies is None or bool(self.applies(settings))
 
     @property
     def key(self) -> str:
         return f"{self.kind}.{self.name}"
 
 
-def check(*, phases: tuple[str, ...] = ALL, severity: str = "critical", runbook: str | None = None) -> Callable[[F], F]:
+def check(
+    *,
+    phases: tuple[str, ...] = ALL,
+    severity: str = "critical",
+    runbook: str | None = None,
+    applies: Callable[[Any], bool] | None = None,
+) -> Callable[[F], F]:
     """Mark a test function as a health check.
 
     The function's first parameter names the target kind (``def test_ping(redis)``); the plugin parametrizes it
     over the profile's targets of that kind. ``runbook`` is the anchor in ``docs/runbooks/<kind>.md``
-    (defaults to the function name without ``test_``).
+    (defaults to the function name without ``test_``). ``applies(settings)`` decides at collection whether the
+    check concerns a target at all (e.g. prediction latency only where a prediction endpoint is configured), so
+    lists and reports show no check that could never run.
     """
     unknown = [p for p in phases if p not in PHASES]
     if unknown:
@@ -64,6 +76,7 @@ def check(*, phases: tuple[str, ...] = ALL, severity: str = "critical", runbook:
             severity=severity,
             runbook=runbook or fn.__name__.removeprefix("test_").replace("_", "-"),
             summary=doc.splitlines()[0],
+            applies=applies,
         )
         fn._healthgate_check = spec  # type: ignore[attr-defined]
         REGISTRY[spec.key] = spec

@@ -164,6 +164,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     params = [
         pytest.param(target, id=target.id, marks=[pytest.mark.xdist_group(target.id)])
         for target in state.targets.get(spec.kind, [])
+        if spec.applies_to(target.settings)
     ]
     metafunc.parametrize(spec.kind, params)
 

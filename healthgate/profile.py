@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
+from healthgate.baseline.settings import DataSafety
 from healthgate.errors import ProfileError
 from healthgate.redact import SECRET_NAME, register_secret, url_password
 from healthgate.targets import KINDS, available_kinds, settings_model
@@ -39,6 +40,7 @@ class ProfileHeader(Model):
     runbook_base: str = Field(DEFAULT_RUNBOOK_BASE, description="base URL or path of the runbook pages")
     timeouts: Timeouts = Timeouts()
     checks: dict[str, CheckOverride] = Field(default_factory=dict, description="overrides by check name")
+    data_safety: DataSafety | None = Field(None, description="baselines across deploys/recoveries, restore drill")
 
 
 @dataclass(frozen=True)
@@ -319,6 +321,8 @@ def _validate(data: dict[str, Any], default_name: str) -> tuple[ProfileHeader, d
                 targets.setdefault(kind, {})[name] = model.model_validate(settings if settings is not None else {})
             except ValidationError as exc:
                 errors.extend(_pydantic_errors(exc, ("targets", kind, name)))
+    if header is not None and header.data_safety is not None:
+        errors.extend(header.data_safety.reference_errors(targets))
     return header, targets, errors  # type: ignore[return-value]
 
 
@@ -346,7 +350,7 @@ def load_profile(spec: str | Path, *, environ: dict[str, str] | None = None) -> 
         merged = _merge(merged, source.data)
     merged.pop("extends", None)
     errors: list[ProfileError] = []
-    interpolated = _interpolate(merged, (), dict(os.environ if environ is None else environ), errors)
+    interpolated = _interpolate(merged, (), dict(os.environ) if environ is None else environ, errors)
     header, targets, validation_errors = _validate(interpolated, path.stem)
     errors.extend(validation_errors)
     if errors:

@@ -38,9 +38,22 @@ def placeholder_environ(prefix: str = "STACK_") -> dict[str, str]:
         def get(self, key: str, default: Any = None) -> Any:
             if key in self:
                 return self[key]
-            return PLACEHOLDER if key.startswith(prefix) else default
+            return _placeholder_for(key) if key.startswith(prefix) else default
 
     return _Placeholders(os.environ)
+
+
+def _placeholder_for(name: str) -> str:
+    """A value of the right shape, so validation of a not-yet-provisioned profile tests everything but the address."""
+    if name.endswith("_DSN"):
+        return f"postgresql://{PLACEHOLDER}.invalid/{PLACEHOLDER}"
+    if name.endswith("_URL"):
+        return f"redis://{PLACEHOLDER}.invalid:6379/0" if "REDIS" in name else f"http://{PLACEHOLDER}.invalid"
+    if name.endswith("_DIR"):
+        return f"/nonexistent/{PLACEHOLDER}"
+    if name.endswith("_PORT"):
+        return "1"
+    return PLACEHOLDER
 
 
 def start(kind: str) -> tuple[dict[str, str], Callable[[], None]]:
@@ -51,7 +64,7 @@ def start(kind: str) -> tuple[dict[str, str], Callable[[], None]]:
     import tempfile
     from pathlib import Path
 
-    from healthgate.stack.backups import make_backup_set, make_log_dir
+    from healthgate.stack.demo_data import make_backup_set, make_log_dir, seed_opensearch
     from healthgate.stack.stack import Stack
 
     stack = Stack()
@@ -67,6 +80,7 @@ def start(kind: str) -> tuple[dict[str, str], Callable[[], None]]:
         stack.start()
         make_backup_set(stack, files / "backups")
         make_log_dir(files / "logs")
+        seed_opensearch(stack)
     except BaseException:
         stop()
         raise

@@ -21,3 +21,10 @@ INSERT INTO detections (species, created_at) VALUES
 
 CREATE TABLE schema_migrations (version text PRIMARY KEY);
 INSERT INTO schema_migrations (version) VALUES ('20250713_01');
+
+-- A table check that a profile asks for (the migration version) needs SELECT on that table, and only that.
+GRANT SELECT ON schema_migrations TO ${monitor_user};
+
+-- A healthy database has been vacuumed and analyzed; without this a fresh stack would fail the vacuum-age check.
+VACUUM ANALYZE detections;
+VACUUM ANALYZE schema_migrations;

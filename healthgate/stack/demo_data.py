@@ -1,4 +1,7 @@
-"""A backup set made the way NightScan's daily_backup.sh makes one, from the running stack.
+"""Data the demo profile's checks look at, made from the running stack the way production makes it.
+
+A backup set made the way NightScan's daily_backup.sh makes one, fresh application logs in OpenSearch (as
+Fluent Bit ships them) and a snapshot in an fs repository (the AI runbook's backup procedure).
 
 The demo profile's backup, disk and restore-drill checks need real backups to look at: a gzip'ed ``pg_dump``, a
 ``redis-cli --rdb`` snapshot, an application tarball and a configuration copy, under ``<root>/YYYYMMDD/``.
@@ -69,3 +72,28 @@ def make_log_dir(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "nightscan.log").write_text(time.strftime("%Y-%m-%dT%H:%M:%S") + " INFO demo stack started\n")
     return root
+
+
+def seed_opensearch(stack: Any, *, repository: str = "backup_repo") -> None:
+    """Fresh ``ai-logs-*`` documents and one successful snapshot, as a healthy platform would have."""
+    import datetime
+
+    import httpx
+
+    base = stack.opensearch_url()
+    now = datetime.datetime.now(datetime.UTC)
+    index = f"ai-logs-{now:%Y.%m.%d}"
+    lines = []
+    for i, level in enumerate(("info", "info", "warning", "info")):
+        lines.append('{"index": {}}')
+        lines.append(
+            f'{{"@timestamp": "{now.isoformat()}", "level": "{level}", "service": "ai-app", '
+            f'"event_type": "request", "message": "demo request {i}"}}'
+        )
+    with httpx.Client(base_url=base, timeout=30) as client:
+        client.put(f"/{index}", json={"settings": {"number_of_replicas": 0}}).raise_for_status()
+        client.post(f"/{index}/_bulk?refresh=true", content="\n".join(lines) + "\n",
+                    headers={"Content-Type": "application/x-ndjson"}).raise_for_status()
+        client.put(f"/_snapshot/{repository}", json={
+            "type": "fs", "settings": {"location": f"/usr/share/opensearch/snapshots/{repository}"}}).raise_for_status()
+        client.put(f"/_snapshot/{repository}/demo-{now:%Y%m%d%H%M%S}?wait_for_completion=true").raise_for_status()
