@@ -98,7 +98,8 @@ def test_disk_watermarks(opensearch):
                     + ": delete old log indices or add disk")
 
 
-@check(phases=(POST, RECOVERY, DAILY), severity="critical", runbook="logs-arriving")
+@check(phases=(POST, RECOVERY, DAILY), severity="critical", runbook="logs-arriving",
+       applies=lambda s: s.logs is not None)
 def test_logs_arriving(opensearch):
     """At least min_docs documents (default 1) stamped within the last window (default 15m) are in the logs index
     pattern (default ai-logs-*) (needs read on the pattern)."""
@@ -122,7 +123,8 @@ def test_logs_arriving(opensearch):
     expect(opensearch, f"log_docs_last_{window}", counted.count, ">=", logs.min_docs, hint=hint)
 
 
-@check(phases=(DAILY,), severity="warning", runbook="error-logs")
+@check(phases=(DAILY,), severity="warning", runbook="error-logs",
+       applies=lambda s: s.logs is not None)
 def test_error_logs(opensearch):
     """Error entries (error_query, default level:error) within the last window stay at or below max_errors
     (default 50) (needs read on the pattern)."""
@@ -134,7 +136,8 @@ def test_error_logs(opensearch):
                 f"GET {logs.index}/_search?q=level:error")
 
 
-@check(phases=(DAILY,), severity="critical", runbook="security-threats")
+@check(phases=(DAILY,), severity="critical", runbook="security-threats",
+       applies=lambda s: s.logs is not None)
 def test_security_threats(opensearch):
     """Security threat events (event_type: security_threat, e.g. prompt injection) within the last window stay at
     or below max_threats (default 0) (needs read on the pattern)."""
@@ -146,7 +149,7 @@ def test_security_threats(opensearch):
                 "samples, consider blocking them and aggressive rate limiting")
 
 
-@check(phases=(DAILY,), severity="critical", runbook="snapshot-age")
+@check(phases=(DAILY,), severity="critical", runbook="snapshot-age", applies=lambda s: s.snapshots is not None)
 def test_snapshot_age(opensearch):
     """The newest SUCCESS snapshot of the repository (default backup_repo) ended less than max_age ago (default
     26h) (needs cluster:admin/repository/get and cluster:admin/snapshot/get)."""

@@ -84,7 +84,7 @@ def test_replication(redis):
                hint="a replica is down or resyncing: a failover now would lose data or availability")
 
 
-@check(phases=ALL, severity="critical", runbook="persistence")
+@check(phases=ALL, severity="critical", runbook="persistence", applies=lambda s: s.persistence)
 def test_persistence(redis):
     """The last RDB background save succeeded (rdb_last_bgsave_status:ok) and, with AOF on, the last AOF write
     and rewrite did too (needs +info)."""
@@ -106,7 +106,7 @@ def test_persistence(redis):
                hint="the last AOF rewrite failed: the AOF keeps growing; see the server log")
 
 
-@check(phases=(DAILY,), severity="warning", runbook="last-save-age")
+@check(phases=(DAILY,), severity="warning", runbook="last-save-age", applies=lambda s: s.persistence)
 def test_last_save_age(redis):
     """The last successful RDB save is younger than last_save_age (default 26 h) when data changed since
     (needs +info)."""
@@ -126,7 +126,8 @@ def test_last_save_age(redis):
                 f"{format_duration(age)} old: check the save schedule (CONFIG GET save) and BGSAVE errors")
 
 
-@check(phases=(DAILY,), severity="warning", runbook="expired-cache-keys")
+@check(phases=(DAILY,), severity="warning", runbook="expired-cache-keys",
+       applies=lambda s: bool(s.cache_patterns))
 def test_expired_cache_keys(redis):
     """Keys matching each configured cache pattern stay within its max, counted with a bounded SCAN
     (never KEYS) (needs +scan, +dbsize: in +@read)."""
