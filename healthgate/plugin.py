@@ -229,7 +229,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     xdist 3.8 marks the group by assigning ``item._nodeid``, which pytest 9 no longer reads (the id lives in
     ``item._id``), so the grouping silently did nothing; carry the suffixed id over where that happened."""
-    from _pytest.nodes import coerce_node_id  # type: ignore[attr-defined]
+    from _pytest.nodes import coerce_node_id
 
     for item in session.items:
         legacy = item.__dict__.get("_nodeid")

@@ -7,4 +7,4 @@ import os
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 os.environ.setdefault("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
 
-pytest_plugins = ["healthgate.stack.fixtures"]
+pytest_plugins = ["pytester", "healthgate.stack.fixtures"]

@@ -9,8 +9,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-pytest_plugins = ["pytester"]
-
 
 class ScriptedServer:
     def __init__(self) -> None:

@@ -20,9 +20,9 @@ import urllib.parse
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u034f"), None)
 # Look-alike letters on purpose: these are the homoglyphs NFKC does not fold.
 _HOMOGLYPHS = str.maketrans({
-    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j",  # noqa: RUF001
-    "ѕ": "s", "ԁ": "d", "һ": "h", "ո": "n", "ԛ": "q", "ԝ": "w", "ν": "v", "ο": "o", "α": "a",  # noqa: RUF001
-    "ι": "i", "κ": "k", "τ": "t", "ρ": "p", "ε": "e", "ɡ": "g", "ı": "i", "ʏ": "y", "ɑ": "a",  # noqa: RUF001
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j",
+    "ѕ": "s", "ԁ": "d", "һ": "h", "ո": "n", "ԛ": "q", "ԝ": "w", "ν": "v", "ο": "o", "α": "a",
+    "ι": "i", "κ": "k", "τ": "t", "ρ": "p", "ε": "e", "ɡ": "g", "ı": "i", "ʏ": "y", "ɑ": "a",
 })
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b",
                       "@": "a", "$": "s", "!": "i", "|": "i", "+": "t"})

@@ -1,0 +1,56 @@
+"""Alertmanager: healthy and ready, and no unsilenced alert of a blocking severity firing.
+
+Every check only reads (GET ``/-/healthy``, ``/-/ready``, ``/api/v2/alerts``, ``/api/v2/silences``); behind an
+authenticating proxy the monitoring token needs read access to those paths and nothing else.
+"""
+
+from __future__ import annotations
+
+from healthgate.check import ALL, check
+from healthgate.expect import evidence, expect, fail, note
+from healthgate.targets.alertmanager import split_alerts
+from healthgate.units import format_duration
+
+
+@check(phases=ALL, severity="critical", runbook="alertmanager-health")
+def test_alertmanager_healthy(alertmanager):
+    """Alertmanager answers 200 on /-/healthy and on /-/ready (GET /-/healthy, /-/ready)."""
+    healthy = alertmanager.client.healthy()
+    ready = alertmanager.client.ready()
+    evidence("health endpoints", "\n".join(f"GET {p.path}: HTTP {p.status} in {format_duration(p.elapsed)} "
+                                           f"{p.text!r}" for p in (healthy, ready)))
+    expect(alertmanager, "GET /-/healthy", healthy.status, "==", 200,
+           hint=f"answered {healthy.text!r}: the process is failing; read its logs")
+    expect(alertmanager, "GET /-/ready", ready.status, "==", 200,
+           hint=f"answered {ready.text!r}: still loading its configuration or joining its cluster peers")
+
+
+@check(phases=ALL, severity="critical", runbook="blocking-alerts")
+def test_no_blocking_alerts(alertmanager):
+    """No active alert of a blocking severity (default: critical) is firing unsilenced and uninhibited: a
+    deployment must not start, nor a recovery be declared, during an incident (GET /api/v2/alerts, /silences)."""
+    settings = alertmanager.settings
+    alerts = alertmanager.client.alerts(settings.filter)
+    split = split_alerts(alerts, severities=settings.blocking_severities, severity_label=settings.severity_label,
+                         ignore=settings.ignore_alerts)
+    silences = [s for s in alertmanager.client.silences() if s.state == "active"]
+    label = settings.severity_label
+
+    def listing(group):
+        return "\n".join(a.render(label) for a in group) or "(none)"
+
+    scope = f" matching {', '.join(settings.filter)}" if settings.filter else ""
+    evidence(f"blocking alerts ({label} in {', '.join(settings.blocking_severities)}{scope})",
+             listing(split.blocking))
+    evidence("silenced or inhibited alerts of a blocking severity",
+             "silenced:\n" + listing(split.silenced) + "\ninhibited:\n" + listing(split.inhibited))
+    evidence("active silences", "\n".join(s.render() for s in silences) or "(none)")
+    evidence("other active alerts", listing(split.other))
+    if split.silenced:
+        note(f"{len(split.silenced)} alert(s) of a blocking severity silenced: "
+             + "; ".join(f"{a.name} by silence {', '.join(a.silenced_by)}" for a in split.silenced))
+    if split.blocking:
+        fail(alertmanager, f"{len(split.blocking)} alert(s) of {label} {'/'.join(settings.blocking_severities)} "
+             "firing, not silenced:\n" + "\n".join(f"- {a.render(label)}" for a in split.blocking)
+             + "\nhint: resolve the incident first; a known, handled alert gets a silence with a comment "
+             "(amtool silence add), which this gate then lists as evidence")

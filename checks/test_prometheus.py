@@ -1,0 +1,159 @@
+"""Prometheus: ready, every scrape target up, the expected alert rules loaded, PromQL expectations of the profile,
+and no failures of its own storage or rule evaluation.
+
+Every check only reads the HTTP API (GET ``/-/ready`` and ``/api/v1/*``); behind an authenticating proxy the
+monitoring token needs read access to those paths and nothing else.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from healthgate import expect as expect_mod
+from healthgate.check import ALL, DAILY, check
+from healthgate.errors import AuthFailed, CheckError, Unreachable
+from healthgate.expect import evidence, expect, fail, note
+from healthgate.targets.prometheus import (
+    INTERNAL_FAILURE_COUNTERS,
+    Judgement,
+    format_labels,
+    format_value,
+    judge,
+    promql_duration,
+)
+from healthgate.units import format_duration
+
+
+@check(phases=ALL, severity="critical", runbook="prometheus-ready")
+def test_prometheus_ready(prometheus):
+    """Prometheus answers 200 on /-/ready: it has loaded its configuration and storage (GET /-/ready)."""
+    probe = prometheus.client.ready()
+    evidence("GET /-/ready", f"HTTP {probe.status} in {format_duration(probe.elapsed)}\n{probe.text}")
+    expect(prometheus, "GET /-/ready", probe.status, "==", 200,
+           hint=f"answered {probe.text!r}: still replaying its WAL after a restart, or failing; see its logs")
+
+
+@check(phases=ALL, severity="critical", runbook="scrape-targets")
+def test_scrape_targets_up(prometheus):
+    """Every active scrape target is up, as `up == 0` (alert ServiceDown) would say (GET /api/v1/targets)."""
+    ignored = set(prometheus.settings.targets_ignore)
+    targets = prometheus.client.targets()
+    evidence("GET /api/v1/targets?state=active", "\n".join(t.render() for t in targets) or "(no active target)")
+    if not targets:
+        fail(prometheus, "no active scrape target: Prometheus collects nothing "
+                         "— check scrape_configs and service discovery")
+    judged = [t for t in targets if t.job not in ignored]
+    down = [t for t in judged if t.health == "down"]
+    unknown = [t for t in judged if t.health not in ("up", "down")]
+    if unknown:
+        note(f"{len(unknown)} target(s) not scraped yet: " + ", ".join(f"{t.job}/{t.instance}" for t in unknown))
+    if down:
+        fail(prometheus, f"{len(down)} of {len(judged)} scrape target(s) down (up == 0, alert ServiceDown):\n"
+             + "\n".join(f"- job={t.job} instance={t.instance} lastError: {t.last_error or '(none)'}"
+                         for t in down)
+             + "\nhint: check the service is running and its /metrics answers from the Prometheus host")
+
+
+@check(phases=ALL, severity="warning", runbook="alert-rules",
+       applies=lambda s: bool(s.expect_rules))
+def test_alert_rules_loaded(prometheus):
+    """Every alert rule named in expect_rules is loaded and evaluates without error (GET /api/v1/rules)."""
+    wanted = prometheus.settings.expect_rules
+    if not wanted:
+        pytest.skip("expect_rules is empty for this target: nothing to verify")
+    rules = prometheus.client.rules()
+    evidence("GET /api/v1/rules", "\n".join(f"{r.group}/{r.name} health={r.health} state={r.state}"
+                                            + (f" lastError: {r.last_error}" if r.last_error else "")
+                                            for r in rules) or "(no rule loaded)")
+    loaded = {r.name for r in rules}
+    missing = [name for name in wanted if name not in loaded]
+    broken = [r for r in rules if r.name in wanted and r.health == "err"]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} of {len(wanted)} expected alert rule(s) not loaded: {', '.join(missing)}")
+    problems += [f"rule {r.group}/{r.name} fails to evaluate: {r.last_error}" for r in broken]
+    if problems:
+        fail(prometheus, "\n".join(problems) + "\nhint: check rule_files in prometheus.yml, run promtool check "
+             "rules, then reload (POST /-/reload)")
+
+
+@check(phases=ALL, severity="critical", runbook="promql-expectations",
+       applies=lambda s: any(e.severity == "critical" for e in s.expectations))
+def test_promql_expectations_critical(prometheus):
+    """Every PromQL expectation of severity critical holds for every series it returns (GET /api/v1/query)."""
+    _expectations(prometheus, "critical")
+
+
+@check(phases=ALL, severity="warning", runbook="promql-expectations",
+       applies=lambda s: any(e.severity == "warning" for e in s.expectations))
+def test_promql_expectations_warning(prometheus):
+    """Every PromQL expectation of severity warning holds for every series it returns (GET /api/v1/query)."""
+    _expectations(prometheus, "warning")
+
+
+def _expectations(prometheus, severity: str) -> None:
+    __tracebackhide__ = True
+    chosen = [e for e in prometheus.settings.expectations if e.severity == severity]
+    if not chosen:
+        pytest.skip(f"no PromQL expectation of severity {severity} for this target")
+    judgements: list[Judgement] = []
+    for expectation in chosen:
+        try:
+            result = prometheus.client.query(expectation.query)
+        except CheckError as exc:
+            # A refused query spoils only its own expectation; a lost server or refused token spoils them all.
+            if isinstance(exc, Unreachable | AuthFailed):
+                raise
+            judgements.append(Judgement(expectation, "error", "", error=str(exc)))
+            continue
+        judgements.append(judge(expectation, result))
+    evidence("PromQL expectations", "\n".join(f"[{j.status}] {j.render()}" for j in judgements))
+    _record_observations(judgements)
+    for warned in (j for j in judgements if j.status == "warned"):
+        note(f"{warned.expectation.name}: {warned.expectation.query} returned no data (no_data: warn)")
+    failed = [j for j in judgements if j.status == "failed"]
+    errors = [j for j in judgements if j.status == "error"]
+    if failed:
+        unevaluated = f" ({len(errors)} could not be evaluated)" if errors else ""
+        fail(prometheus, f"{len(failed)} of {len(chosen)} PromQL expectation(s) failed{unevaluated}:\n"
+             + "\n".join(f"- {j.render()}" for j in failed + errors))
+    if errors:
+        raise CheckError(f"{len(errors)} of {len(chosen)} PromQL expectation(s) could not be evaluated:\n"
+                         + "\n".join(f"- {j.render()}" for j in errors))
+
+
+def _record_observations(judgements: list[Judgement]) -> None:
+    """Expectations are judged together, so their comparisons are recorded here rather than by ``expect``."""
+    record = expect_mod.current.get()
+    if record is None:
+        return
+    for j in judgements:
+        if j.status != "error":
+            record.observations.append(expect_mod.Observation(
+                subject=f"{j.expectation.name}: {j.expectation.query}", observed=j.observed, op=j.expectation.op,
+                expected=format_value(j.expectation.threshold), passed=j.status != "failed"))
+
+
+@check(phases=(DAILY,), severity="warning", runbook="internal-failures")
+def test_internal_failures(prometheus):
+    """Prometheus's own failure counters (rule evaluation, notifications, TSDB compaction, WAL) did not increase
+    over thresholds.internal_failures_window (default 1d); needs Prometheus to scrape itself (GET /api/v1/query)."""
+    window = promql_duration(prometheus.thresholds.internal_failures_window)
+    allowed = prometheus.thresholds.max_internal_failures
+    lines, increased, seen = [], [], 0
+    for counter in INTERNAL_FAILURE_COUNTERS:
+        query = f"increase({counter}[{window}])"
+        result = prometheus.client.query(query)
+        seen += len(result.samples)
+        for sample in result.samples:
+            lines.append(f"{query} {format_labels(sample.labels)} = {format_value(sample.value)}")
+            if not sample.value <= allowed:
+                increased.append(f"- {counter} {format_labels(sample.labels)} "
+                                 f"(+{format_value(sample.value)} in {window}) <= {format_value(allowed)}")
+    evidence("failure counters", "\n".join(lines) or "(no series)")
+    if not seen:
+        pytest.skip("no prometheus_* failure counter series: this Prometheus does not scrape itself "
+                    "(add a job for its own /metrics)")
+    if increased:
+        fail(prometheus, "Prometheus reported failures of its own:\n" + "\n".join(increased)
+             + "\nhint: read its logs for the failing rule, notifier or TSDB block")

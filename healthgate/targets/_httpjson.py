@@ -1,0 +1,183 @@
+"""JSON HTTP APIs of monitoring servers (Prometheus, Alertmanager): connection settings, a read-only client with
+bounded, time-limited GETs, and the API's status codes turned into our errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from pydantic import Field, SecretStr
+
+from healthgate.errors import AuthFailed, BadResponse, Unreachable
+from healthgate.redact import redact
+from healthgate.targets.base import Client as BaseClient
+from healthgate.targets.base import TargetSettings, Timeouts
+from healthgate.units import Size
+
+
+class ApiSettings(TargetSettings):
+    url: str = Field(description="base URL of the server, e.g. http://prometheus:9090")
+    verify_tls: bool = Field(True, description="verify certificates of an https URL")
+    ca_file: str | None = Field(None, description="CA bundle that signs the server's certificate")
+    headers: dict[str, str] = Field(default_factory=dict, description="extra request headers (e.g. a tenant id)")
+    token: SecretStr | None = Field(None, description="bearer token sent as Authorization header")
+    # API listings (scrape targets, rules, alerts) of a large installation run to megabytes.
+    max_body: Size = Field(16 * 1024 * 1024, description="responses are cut off beyond this size")
+
+    def address(self) -> str:
+        return redact(self.url.rstrip("/"))
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Answer of a plain-text health endpoint such as ``/-/ready``."""
+
+    path: str
+    status: int
+    text: str
+    elapsed: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    truncated: bool
+    elapsed: float
+    where: str  # redacted URL, for messages
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        if self.truncated:
+            raise BadResponse(f"{self.where} answered more than the {len(self.body)}-byte limit; cannot parse it",
+                              hint="raise max_body for this target if the listing is legitimately that large")
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise BadResponse(f"{self.where} answered HTTP {self.status} with non-JSON: {self.text()[:120]!r}",
+                              hint="does the URL point at the API itself rather than a proxy or login page?") from None
+
+
+class ApiClient(BaseClient):
+    """One pooled httpx client per target per worker; connect and read timeouts on every request, and a body
+    limit enforced while reading, as the ``http`` kind does."""
+
+    product = "server"
+
+    def __init__(self, settings: ApiSettings, timeouts: Timeouts) -> None:
+        super().__init__(settings, timeouts)
+        self._http: Any = None
+        self._lock = threading.Lock()
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._http is None:
+                import ssl
+
+                import httpx
+
+                headers = dict(self.settings.headers)
+                if self.settings.token is not None:
+                    headers["Authorization"] = f"Bearer {self.settings.token.get_secret_value()}"
+                # The system trust store rather than certifi's bundle, so a company CA installed on the host works.
+                verify: Any = (ssl.create_default_context(cafile=self.settings.ca_file)
+                               if self.settings.verify_tls else False)
+                self._http = httpx.Client(
+                    base_url=self.settings.url,
+                    headers=headers,
+                    verify=verify,
+                    timeout=httpx.Timeout(self.timeouts.read, connect=self.timeouts.connect),
+                    follow_redirects=False,
+                )
+            return self._http
+
+    def get(self, path: str, *, limit: int | None = None) -> Response:
+        import httpx
+
+        limit = limit or self.settings.max_body
+        client = self._client()
+        with self._lock:
+            self.connect_attempts += 1
+        where = redact(f"{self.settings.address()}{path}")
+        started = time.perf_counter()
+        deadline = started + self.timeouts.read
+        try:
+            with client.stream("GET", path) as response:
+                chunks: list[bytes] = []
+                size = 0
+                # decoded bytes, so a compressed answer is limited by what it expands to
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > limit:
+                        break
+                    if time.perf_counter() > deadline:
+                        raise Unreachable(f"GET {where}: answer still streaming after the "
+                                          f"{self.timeouts.read:.1f}s read timeout",
+                                          hint=f"is this the {self.product}'s API?")
+                body = b"".join(chunks)
+                return Response(response.status_code, body[:limit], size > limit,
+                                time.perf_counter() - started, where)
+        except httpx.TimeoutException as exc:
+            raise Unreachable(f"GET {where} timed out ({type(exc).__name__}, connect {self.timeouts.connect:.1f}s "
+                              f"/ read {self.timeouts.read:.1f}s)",
+                              hint=f"is the {self.product} up and reachable from here?") from None
+        except httpx.TransportError as exc:
+            raise Unreachable(f"GET {where} failed: {type(exc).__name__}: {exc}",
+                              hint=f"is the {self.product} up, and the URL's host and port right?") from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+
+    def probe(self, path: str) -> Probe:
+        response = self.get(path, limit=4096)
+        return Probe(path, response.status, response.text().strip()[:200], response.elapsed)
+
+    def get_json(self, path: str, params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None) -> Any:
+        """The decoded body of a 2xx answer; refused credentials and API errors become ``CheckError``s."""
+        target = f"{path}?{urlencode(params)}" if params else path
+        response = self.get(target)
+        if response.status in (401, 403):
+            raise AuthFailed(f"GET {response.where} answered HTTP {response.status}",
+                             hint=f"set a token or headers accepted by the {self.product} (or its proxy)")
+        if not 200 <= response.status < 300:
+            detail = api_error(response)
+            raise ApiRejected(response.status, detail,
+                              f"GET {response.where} answered HTTP {response.status}: {detail}",
+                              hint=f"is this the {self.product}'s API, and is the {self.product} ready?")
+        return response.json()
+
+
+class ApiRejected(BadResponse):
+    """The API answered with an error status; ``status`` tells a bad request (4xx) from a failing server (5xx)."""
+
+    def __init__(self, status: int, detail: str, what: str, *, hint: str = "") -> None:
+        self.status = status
+        self.detail = detail
+        super().__init__(what, hint=hint)
+
+
+def api_error(response: Response) -> str:
+    """The error a Prometheus-style API puts in its JSON body, or an excerpt of whatever came back."""
+    try:
+        payload = response.json()
+    except BadResponse:
+        return repr(response.text()[:200])
+    if isinstance(payload, dict) and "error" in payload:
+        kind = payload.get("errorType")
+        return f"{kind}: {payload['error']}" if kind else str(payload["error"])
+    return repr(str(payload)[:200])

@@ -1,0 +1,292 @@
+"""Prometheus: readiness, scrape targets, loaded alert rules, PromQL expectations, its own failure counters.
+
+The client only reads the HTTP API (``/-/ready``, ``/api/v1/targets``, ``/api/v1/rules``, ``/api/v1/query``);
+turning query results into verdicts is done by pure functions below, tested from recorded API payloads.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from healthgate.errors import BadResponse, CheckError
+from healthgate.targets._httpjson import ApiClient, ApiRejected, ApiSettings, Probe
+from healthgate.targets.base import Model, Severity
+from healthgate.units import Duration
+
+Op = Literal["<", "<=", ">", ">=", "==", "!="]
+NoData = Literal["fail", "pass", "warn"]
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
+}
+
+_NO_DATA_STATUS: dict[str, Literal["passed", "failed", "warned"]] = {
+    "fail": "failed", "pass": "passed", "warn": "warned"}
+
+# Counters of Prometheus's own failures; any increase means lost data or alerts that were never evaluated or sent.
+INTERNAL_FAILURE_COUNTERS: tuple[str, ...] = (
+    "prometheus_rule_evaluation_failures_total",
+    "prometheus_rule_group_iterations_missed_total",
+    "prometheus_notifications_dropped_total",
+    "prometheus_tsdb_compactions_failed_total",
+    "prometheus_tsdb_head_truncations_failed_total",
+    "prometheus_tsdb_reloads_failures_total",
+    "prometheus_tsdb_wal_corruptions_total",
+    "prometheus_tsdb_checkpoint_creations_failed_total",
+)
+
+
+class Expectation(Model):
+    """A PromQL instant query whose every series (or scalar) must satisfy ``value op threshold``."""
+
+    name: str = Field(min_length=1, description="short name shown in failures, e.g. quality-score")
+    query: str = Field(min_length=1, description="PromQL instant query, e.g. ai_response_quality_score")
+    op: Op
+    threshold: float
+    no_data: NoData = Field("fail", description="verdict when the query returns no series")
+    severity: Severity = "critical"
+    hint: str = Field("", description="what a failure means and where to look")
+
+
+class PrometheusThresholds(Model):
+    internal_failures_window: Duration = Field(
+        86400.0, description="window over which Prometheus's own failure counters must not increase (daily run)")
+    max_internal_failures: float = Field(0, description="tolerated increase of each failure counter in the window")
+
+
+class Settings(ApiSettings):
+    expect_rules: tuple[str, ...] = Field((), description="alert rule names that must be loaded")
+    expectations: tuple[Expectation, ...] = Field((), description="PromQL expectations")
+    targets_ignore: tuple[str, ...] = Field((), description="scrape jobs whose down targets are not judged")
+    thresholds: PrometheusThresholds = PrometheusThresholds()
+
+    @model_validator(mode="after")
+    def _unique_expectation_names(self) -> Settings:
+        names = [e.name for e in self.expectations]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"expectation names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+# ------------------------------------------------------------------------------------------------- facts
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    job: str
+    instance: str
+    health: str  # up | down | unknown (not scraped yet)
+    last_error: str
+    scrape_url: str
+    last_scrape: str
+
+    def render(self) -> str:
+        error = f" lastError: {self.last_error}" if self.last_error else ""
+        return f"job={self.job} instance={self.instance} health={self.health}{error}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    group: str
+    file: str
+    health: str  # ok | err | unknown
+    last_error: str
+    state: str  # inactive | pending | firing
+
+
+@dataclass(frozen=True)
+class Sample:
+    labels: Mapping[str, str]
+    value: float
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    result_type: str  # vector | scalar | matrix | string
+    samples: tuple[Sample, ...]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Verdict on one expectation: passed, failed (unhealthy) or could-not-evaluate (``error``)."""
+
+    expectation: Expectation
+    status: Literal["passed", "failed", "warned", "error"]
+    observed: str  # "0.3 {instance=\"a\"}; …" or "no data"
+    failing: tuple[Sample, ...] = ()
+    error: str = ""
+
+    def render(self) -> str:
+        e = self.expectation
+        if self.status == "error":
+            return f"{e.name}: {e.query} could not be evaluated: {self.error}"
+        text = f"{e.name}: {e.query} ({self.observed}) {e.op} {format_value(e.threshold)}"
+        return text + (f" — {e.hint}" if e.hint and self.status == "failed" else "")
+
+
+# ------------------------------------------------------------------------------------------ pure helpers
+
+
+def format_value(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:.4g}"
+
+
+def format_labels(labels: Mapping[str, str]) -> str:
+    """``name{a="1", b="2"}`` the way PromQL writes a series; ``{}`` for a series without labels."""
+    name = labels.get("__name__", "")
+    rest = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__")
+    return f"{name}{{{rest}}}" if rest or not name else name
+
+
+def _value(raw: Any, where: str) -> float:
+    """Prometheus sends sample values as strings, including ``NaN``, ``+Inf`` and ``-Inf``."""
+    try:
+        return float(raw[1])
+    except (TypeError, ValueError, IndexError, KeyError):
+        raise BadResponse(f"{where}: sample {str(raw)[:80]!r} is not [timestamp, \"value\"]") from None
+
+
+def parse_query(payload: Any, *, query: str = "") -> QueryResult:
+    """``/api/v1/query`` answer → result type and samples. Matrix and string results keep no samples."""
+    where = f"query {query!r}" if query else "query"
+    if isinstance(payload, dict) and payload.get("status") == "error":
+        raise BadResponse(f"{where}: {payload.get('errorType', 'error')}: {payload.get('error', payload)}")
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        raise BadResponse(f"{where}: answer is not a Prometheus API response: {str(payload)[:200]!r}")
+    data = payload["data"]
+    result_type, result = data.get("resultType"), data.get("result")
+    if result_type == "vector":
+        if not isinstance(result, list):
+            raise BadResponse(f"{where}: vector result is not a list: {str(result)[:200]!r}")
+        samples = []
+        for series in result:
+            if not isinstance(series, dict) or not isinstance(series.get("metric", {}), dict):
+                raise BadResponse(f"{where}: malformed series {str(series)[:200]!r}")
+            samples.append(Sample(dict(series.get("metric", {})), _value(series.get("value"), where)))
+        return QueryResult("vector", tuple(samples))
+    if result_type == "scalar":
+        return QueryResult("scalar", (Sample({}, _value(result, where)),))
+    if result_type in ("matrix", "string"):
+        return QueryResult(result_type, ())
+    raise BadResponse(f"{where}: unknown result type {result_type!r}")
+
+
+def holds(value: float, op: str, threshold: float) -> bool:
+    """``value op threshold``; NaN never holds (in Python ``NaN != x`` is true, which would hide a broken series)."""
+    if math.isnan(value):
+        return False
+    return _COMPARE[op](value, threshold)
+
+
+def _observed(samples: Sequence[Sample], *, limit: int = 10) -> str:
+    shown = [f"{format_value(s.value)} {format_labels(s.labels)}" if s.labels else format_value(s.value)
+             for s in samples[:limit]]
+    more = f"; … {len(samples) - limit} more" if len(samples) > limit else ""
+    return "; ".join(shown) + more
+
+
+def judge(expectation: Expectation, result: QueryResult) -> Judgement:
+    """Compare every sample of an instant query result with the expectation."""
+    if result.result_type == "matrix":
+        return Judgement(expectation, "error", "", error="the query returns a range vector (matrix); expectations "
+                         "need an instant vector or a scalar: drop the [range] or wrap it, e.g. max_over_time(x[5m])")
+    if result.result_type == "string":
+        return Judgement(expectation, "error", "", error="the query returns a string; expectations compare numbers")
+    if not result.samples:
+        return Judgement(expectation, _NO_DATA_STATUS[expectation.no_data], "no data")
+    failing = tuple(s for s in result.samples if not holds(s.value, expectation.op, expectation.threshold))
+    if failing:
+        return Judgement(expectation, "failed", _observed(failing), failing)
+    return Judgement(expectation, "passed", _observed(result.samples))
+
+
+def parse_targets(payload: Any) -> list[ScrapeTarget]:
+    """``/api/v1/targets`` answer → its active targets."""
+    try:
+        active = payload["data"]["activeTargets"]
+        return [
+            ScrapeTarget(
+                job=str(t.get("labels", {}).get("job") or t.get("scrapePool", "")),
+                instance=str(t.get("labels", {}).get("instance") or t.get("scrapeUrl", "")),
+                health=str(t.get("health", "unknown")),
+                last_error=str(t.get("lastError") or ""),
+                scrape_url=str(t.get("scrapeUrl", "")),
+                last_scrape=str(t.get("lastScrape", "")),
+            )
+            for t in active
+        ]
+    except (TypeError, KeyError, AttributeError):
+        raise BadResponse(f"/api/v1/targets: unexpected answer {str(payload)[:200]!r}") from None
+
+
+def parse_rules(payload: Any) -> list[Rule]:
+    """``/api/v1/rules`` answer → every rule of every group (alerting and recording)."""
+    try:
+        return [
+            Rule(
+                name=str(r.get("name", "")),
+                group=str(g.get("name", "")),
+                file=str(g.get("file", "")),
+                health=str(r.get("health", "unknown")),
+                last_error=str(r.get("lastError") or ""),
+                state=str(r.get("state", "")),
+            )
+            for g in payload["data"]["groups"]
+            for r in g["rules"]
+        ]
+    except (TypeError, KeyError, AttributeError):
+        raise BadResponse(f"/api/v1/rules: unexpected answer {str(payload)[:200]!r}") from None
+
+
+def promql_duration(seconds: float) -> str:
+    """A PromQL range such as ``1d`` or ``90s``: the largest unit that divides it (PromQL wants whole numbers)."""
+    whole = max(1, round(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+# ------------------------------------------------------------------------------------------------- client
+
+
+class Client(ApiClient):
+    """Read-only: GETs on the HTTP API; queries carry a server-side timeout so a heavy one cannot run on."""
+
+    product = "Prometheus server"
+
+    def ready(self) -> Probe:
+        return self.probe("/-/ready")
+
+    def targets(self) -> list[ScrapeTarget]:
+        # state=active: the dropped targets of a large service discovery can run to megabytes.
+        return parse_targets(self.get_json("/api/v1/targets", {"state": "active"}))
+
+    def rules(self) -> list[Rule]:
+        return parse_rules(self.get_json("/api/v1/rules"))
+
+    def query(self, expr: str) -> QueryResult:
+        """Instant query. A query Prometheus rejects (syntax, timeout) raises ``CheckError`` naming it."""
+        # Seconds as a float; the server gives up a little before we would, so its error names the query.
+        params = {"query": expr, "timeout": f"{max(0.5, self.timeouts.read * 0.9):.1f}"}
+        try:
+            payload = self.get_json("/api/v1/query", params)
+        except ApiRejected as exc:
+            # 400 bad_data: syntax; 422 execution: e.g. many-to-many matching; 503: timeout or overload.
+            if exc.status not in (400, 422):
+                raise
+            raise CheckError(f"Prometheus refused the query (HTTP {exc.status}): {exc.detail}",
+                             hint="fix the query in the profile (try it in the Prometheus UI)") from None
+        return parse_query(payload, query=expr)

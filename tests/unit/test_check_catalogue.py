@@ -1,0 +1,50 @@
+"""Every check is documented where an operator looks for it, and proven by a self-test.
+
+A new check cannot land silently: it needs a row in checks/README.md, a section in its kind's runbook page (the
+link its failures print), and a self-test that runs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+from healthgate.check import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _all_checks():
+    for path in sorted((ROOT / "checks").glob("test_*.py")):
+        importlib.import_module(f"checks.{path.stem}")
+    return sorted(REGISTRY.values(), key=lambda spec: (spec.kind, spec.name))
+
+
+def _anchors(markdown: str) -> set[str]:
+    anchors = set()
+    for heading in re.findall(r"^#+\s+(.+?)\s*$", markdown, flags=re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(slug)
+    anchors.update(re.findall(r'<a (?:name|id)="([^"]+)"', markdown))
+    return anchors
+
+
+CHECKS = _all_checks()
+SELF_TESTS = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py"))
+
+
+def test_the_catalogue_is_not_empty():
+    assert len(CHECKS) >= 40
+
+
+@pytest.mark.parametrize("spec", CHECKS, ids=lambda s: f"{s.kind}.{s.name}")
+def test_check_has_a_catalogue_row_a_runbook_section_and_a_self_test(spec):
+    catalogue = (ROOT / "checks" / "README.md").read_text()
+    assert f"`{spec.name}`" in catalogue, f"add {spec.name} to checks/README.md"
+    runbook = ROOT / "docs" / "runbooks" / f"{spec.kind}.md"
+    assert runbook.is_file(), f"write {runbook.relative_to(ROOT)}"
+    assert spec.runbook in _anchors(runbook.read_text()), f"{runbook.name} has no section #{spec.runbook}"
+    assert re.search(rf"\b{spec.name}\b", SELF_TESTS), f"no self-test runs {spec.name}"
