@@ -234,3 +234,13 @@ def test_a_worker_killed_mid_run_leaves_every_check_with_an_outcome_and_the_gate
     result.stdout.fnmatch_lines(["*worker*crashed*", "*1 failed, 2 passed*"])
     summary = json.loads((pytester.path / "s.json").read_text())
     assert summary["verdict"] == "fail"
+
+
+def test_a_connection_reset_is_a_clear_could_not_check_and_the_run_finishes(pytester, resetter):
+    setup(pytester, profile_for(resetter.url))
+    result = run(pytester, "--profile=profile.yaml", "-m", "daily or pre_deploy", "--summary-json=s.json")
+    result.stdout.fnmatch_lines(["*could not check: GET http://127.0.0.1:*/health failed: *Error*",
+                                 "*GATE RED (critical gate)*"])
+    assert result.ret == 1
+    summary = json.loads((pytester.path / "s.json").read_text())
+    assert summary["counts"]["broken"] == 3 and resetter.accepted == 1
