@@ -76,6 +76,13 @@ def _report(args: argparse.Namespace) -> int:
     return generate(Path(args.results), Path(args.output), single_file=args.single_file)
 
 
+def _catalogue(args: argparse.Namespace) -> int:
+    from healthgate.catalogue import render
+
+    print(render(Path(args.root).resolve()), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m healthgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("-o", "--output", default="allure-report")
     report.add_argument("--single-file", action="store_true")
     report.set_defaults(fn=_report)
+    catalogue = sub.add_parser("catalogue", help="print the check catalogue (checks/README.md)")
+    catalogue.add_argument("--root", default=".", help="checkout holding checks/ and tests/")
+    catalogue.set_defaults(fn=_catalogue)
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))

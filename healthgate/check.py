@@ -32,6 +32,7 @@ class CheckSpec:
     severity: str
     runbook: str
     summary: str
+    page: str = ""
     applies: Callable[[Any], bool] | None = None
 
     def applies_to(self, settings: Any) -> bool:
@@ -52,10 +53,11 @@ def check(
     """Mark a test function as a health check.
 
     The function's first parameter names the target kind (``def test_ping(redis)``); the plugin parametrizes it
-    over the profile's targets of that kind. ``runbook`` is the anchor in ``docs/runbooks/<kind>.md``
-    (defaults to the function name without ``test_``). ``applies(settings)`` decides at collection whether the
-    check concerns a target at all (e.g. prediction latency only where a prediction endpoint is configured), so
-    lists and reports show no check that could never run.
+    over the profile's targets of that kind. ``runbook`` is the anchor in ``docs/runbooks/<kind>.md`` (defaults
+    to the function name without ``test_``), or ``page.md#anchor`` for a section on another page.
+    ``applies(settings)`` decides at collection whether the check concerns a target at all (e.g. prediction
+    latency only where a prediction endpoint is configured), so lists and reports show no check that could never
+    run.
     """
     unknown = [p for p in phases if p not in PHASES]
     if unknown:
@@ -68,13 +70,17 @@ def check(
         if not params or params[0] not in KINDS:
             raise TypeError(f"{fn.__name__}: first parameter must be a target kind ({', '.join(KINDS)})")
         kind = params[0]
+        # "restore-drill.md#postgres" points at another page; a bare anchor lives on the kind's own page.
+        page, _, anchor = (runbook or "").rpartition("#")
+        anchor = anchor or fn.__name__.removeprefix("test_").replace("_", "-")
         doc = inspect.getdoc(fn) or fn.__name__
         spec = CheckSpec(
             name=fn.__name__,
             kind=kind,
             phases=tuple(phases),
             severity=severity,
-            runbook=runbook or fn.__name__.removeprefix("test_").replace("_", "-"),
+            runbook=anchor,
+            page=page or f"{kind}.md",
             summary=doc.splitlines()[0],
             applies=applies,
         )

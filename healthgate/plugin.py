@@ -49,9 +49,9 @@ class RunState:
     started: float = field(default_factory=time.time)
     teardown: list[Any] = field(default_factory=list)
 
-    def runbook_link(self, kind: str, anchor: str) -> str:
+    def runbook_link(self, page: str, anchor: str) -> str:
         base = self.profile.header.runbook_base if self.profile else "docs/runbooks"
-        return f"{base.rstrip('/')}/{kind}.md#{anchor}"
+        return f"{base.rstrip('/')}/{page}#{anchor}"
 
 
 # ----------------------------------------------------------------------------------------------- options
@@ -212,7 +212,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         severity = override.severity or spec.severity
         info = ItemInfo(
             check=spec.name, kind=spec.kind, target=target, phases=tuple(phases), severity=severity,
-            runbook=state.runbook_link(spec.kind, spec.runbook),
+            runbook=state.runbook_link(spec.page, spec.runbook),
             eventually=override.eventually or target.settings.eventually,
         )
         item.stash[ITEM] = info
@@ -437,7 +437,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from healthgate import summary
 
     verdict = gate_mod.judge(state.results, config.getoption("hg_gate"))
-    for line in summary.terminal_lines(state, verdict, allow_empty=config.getoption("hg_allow_empty")):
+    lines = summary.terminal_lines(state, verdict, allow_empty=config.getoption("hg_allow_empty"),
+                                   markexpr=str(config.option.markexpr or ""))
+    for line in lines:
         terminalreporter.write_line(line)
     results_dir = getattr(config.option, "allure_report_dir", None)
     if results_dir:

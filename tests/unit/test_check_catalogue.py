@@ -44,7 +44,14 @@ def test_the_catalogue_is_not_empty():
 def test_check_has_a_catalogue_row_a_runbook_section_and_a_self_test(spec):
     catalogue = (ROOT / "checks" / "README.md").read_text()
     assert f"`{spec.name}`" in catalogue, f"add {spec.name} to checks/README.md"
-    runbook = ROOT / "docs" / "runbooks" / f"{spec.kind}.md"
+    runbook = ROOT / "docs" / "runbooks" / spec.page
     assert runbook.is_file(), f"write {runbook.relative_to(ROOT)}"
     assert spec.runbook in _anchors(runbook.read_text()), f"{runbook.name} has no section #{spec.runbook}"
     assert re.search(rf"\b{spec.name}\b", SELF_TESTS), f"no self-test runs {spec.name}"
+
+
+def test_the_catalogue_is_current():
+    from healthgate.catalogue import render
+
+    assert (ROOT / "checks" / "README.md").read_text() == render(ROOT), (
+        "checks/README.md is stale: python -m healthgate catalogue > checks/README.md")
