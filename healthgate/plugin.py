@@ -316,6 +316,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             prefix = "could not check: " if status == "broken" else ""
             report.longrepr = redact(f"{prefix}{message}\n  severity: {info.severity}\n  runbook: {info.runbook}")
         record = expect_mod.current.get() or expect_mod.CheckRecord()
+        if status in ("failed", "broken"):
+            _attach_runbook_section(item.config, info, record)
         failed_obs = next((o for o in record.observations if not o.passed), None)
         result = {
             "check": info.check, "target": info.target.id, "kind": info.kind, "phases": list(info.phases),
@@ -327,6 +329,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.user_properties.append(("healthgate", result))
         _attach_allure(info, record, status, message)
     return report
+
+
+def _attach_runbook_section(config: pytest.Config, info: ItemInfo, record: expect_mod.CheckRecord) -> None:
+    """What to do next travels with the failure: the runbook section's investigation and resolution steps."""
+    from healthgate import runbooks
+
+    page, _, anchor = info.runbook.rpartition("#")
+    text = runbooks.section(config.rootpath / "docs" / "runbooks", page.rsplit("/", 1)[-1], anchor)
+    if text:
+        record.evidence.append((f"runbook: {anchor}", text))
 
 
 def _status(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str:
