@@ -316,6 +316,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             prefix = "could not check: " if status == "broken" else ""
             report.longrepr = redact(f"{prefix}{message}\n  severity: {info.severity}\n  runbook: {info.runbook}")
         record = expect_mod.current.get() or expect_mod.CheckRecord()
+        if getattr(info.target.settings, "verify_tls", True) is False and not any(
+                "TLS verification disabled" in w for w in record.warnings):
+            record.warnings.append(f"TLS verification disabled for {info.target.id} (verify_tls: false): "
+                                   "certificates are not checked")
         if status in ("failed", "broken"):
             _attach_runbook_section(item.config, info, record)
         failed_obs = next((o for o in record.observations if not o.passed), None)
