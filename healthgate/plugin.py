@@ -371,7 +371,13 @@ def _attach_allure(info: ItemInfo, record: expect_mod.CheckRecord, status: str, 
         from healthgate import report
     except ImportError:  # pragma: no cover
         return
-    report.allure_labels(info, record, status, message)
+    try:
+        report.allure_labels(info, record, status, message)
+    except Exception as exc:  # a report detail must never turn into an internal error that hides the verdict
+        import warnings
+
+        warnings.warn(f"healthgate: could not label the Allure result of {info.check}[{info.target.id}]: {exc!r}",
+                      stacklevel=1)
 
 
 class ResultCollector:

@@ -11,33 +11,31 @@ from pathlib import Path
 from typing import Any
 
 from healthgate import __version__
-from healthgate.gate import Result, Verdict
+from healthgate.gate import Verdict
 from healthgate.redact import redact
 
 
-def _phase_of(config_markexpr: str, result: Result) -> str:
-    phases = result.phase.split(",")
-    if config_markexpr in phases:
-        return config_markexpr
-    return result.phase
+def terminal_lines(state: Any, verdict: Verdict, *, allow_empty: bool = False, markexpr: str = "") -> list[str]:
+    """Counts by phase and kind, the warnings let through, and the verdict. A check is counted under the
+    phase(s) the ``-m`` expression selected it for, so a ``-m daily`` run reads as one block."""
+    from healthgate.report import phase_suite
 
-
-def terminal_lines(state: Any, verdict: Verdict, *, allow_empty: bool = False) -> list[str]:
     counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for result in state.results:
-        bucket = counts[(result.phase, result.kind)]
+        bucket = counts[(phase_suite(result.phase.split(","), markexpr), result.kind)]
         status = result.status
         if status in ("failed", "broken") and result in verdict.let_through:
             status = "warning"
         bucket[status] += 1
     profile = state.profile.name if state.profile else "-"
     lines = [f"healthgate summary — profile {profile}"]
+    width = max([len(phase) for phase, _ in counts] + [8])
     if counts:
-        lines.append(f"  {'phase(s)':<44} {'kind':<13} {'passed':>6} {'failed':>6} {'broken':>6} "
+        lines.append(f"  {'phase(s)':<{width}} {'kind':<13} {'passed':>6} {'failed':>6} {'broken':>6} "
                      f"{'warning':>7} {'skipped':>7}")
     for (phase, kind), bucket in sorted(counts.items()):
-        lines.append(f"  {phase:<44} {kind:<13} {bucket['passed']:>6} {bucket['failed']:>6} {bucket['broken']:>6} "
-                     f"{bucket['warning']:>7} {bucket['skipped']:>7}")
+        lines.append(f"  {phase:<{width}} {kind:<13} {bucket['passed']:>6} {bucket['failed']:>6} "
+                     f"{bucket['broken']:>6} {bucket['warning']:>7} {bucket['skipped']:>7}")
     for result in verdict.let_through:
         lines.append(f"  warning let through: {result.check}[{result.target}] — {result.message.splitlines()[0]}")
     if verdict.total == 0 and allow_empty:
@@ -60,13 +58,14 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def summary_dict(state: Any, verdict: Verdict, exitstatus: int) -> dict[str, Any]:
+def summary_dict(state: Any, verdict: Verdict, exitstatus: int, *, markexpr: str = "") -> dict[str, Any]:
     counts = Counter(r.status for r in state.results)
     return {
         "verdict": "pass" if exitstatus == 0 else "fail",
         "gate": verdict.gate,
         "exit_status": exitstatus,
         "profile": state.profile.name if state.profile else None,
+        "phase": markexpr or None,
         "healthgate_version": __version__,
         "started_at": state.started,
         "duration_s": round(time.time() - state.started, 3),
@@ -116,7 +115,9 @@ def metrics_text(state: Any, verdict: Verdict, exitstatus: int) -> str:
 def write_outputs(config: Any, state: Any, verdict: Verdict, exitstatus: int) -> None:
     json_path = config.getoption("hg_summary_json")
     if json_path:
-        _atomic_write(Path(json_path), json.dumps(summary_dict(state, verdict, exitstatus), indent=2) + "\n")
+        markexpr = str(getattr(config.option, "markexpr", "") or "")
+        data = summary_dict(state, verdict, exitstatus, markexpr=markexpr)
+        _atomic_write(Path(json_path), json.dumps(data, indent=2) + "\n")
     metrics_path = config.getoption("hg_metrics_textfile")
     if metrics_path:
         _atomic_write(Path(metrics_path), metrics_text(state, verdict, exitstatus))
