@@ -1,0 +1,75 @@
+"""Redis restore drill: the newest RDB file loaded by a throwaway redis-server, timed, its keys counted."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from healthgate.baseline.collect_redis import connect
+from healthgate.baseline.settings import RedisDrill
+from healthgate.drill import containers
+from healthgate.drill.backup_file import RDB_MAGIC, DrillError, newest, sniff
+from healthgate.errors import CheckError
+from healthgate.targets.base import Timeouts
+
+PORT = 6379
+IN_CONTAINER = "/data/dump.rdb"
+# No saving, no AOF: the throwaway server must read the dump and never rewrite it.
+COMMAND = ["redis-server", "--dir", "/data", "--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no"]
+
+
+@dataclass
+class RedisDrillResult:
+    backup: Path
+    size: int
+    image: str
+    load_seconds: float
+    keys_by_db: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def restore_seconds(self) -> float:
+        return self.load_seconds
+
+    def keys(self, db: int) -> int:
+        return self.keys_by_db.get(db, 0)
+
+
+def run_drill(spec: RedisDrill, *, timeouts: Timeouts) -> RedisDrillResult:
+    import redis as redis_lib
+
+    backup = newest(spec.rdb_glob)
+    if not sniff(backup, 5).startswith(RDB_MAGIC):
+        raise DrillError(backup, "detect format", "no REDIS magic at the start: not an RDB file",
+                         hint="redis-cli --rdb FILE writes one; an AOF or a compressed copy cannot be loaded")
+    image = containers.image_ref(spec.image, "redis")
+    started = time.monotonic()
+    with containers.throwaway(image, PORT, command=COMMAND, files=[(backup, IN_CONTAINER)]) as container:
+        client = None
+        try:
+            url = f"redis://{containers.LOOPBACK}:{containers.host_port(container, PORT)}/0"
+            client = connect(url, Timeouts(connect=2.0, read=max(timeouts.read, 10.0)))
+            containers.wait_until(lambda: _loaded(client), timeout_s=spec.start_timeout, container=container,
+                                  what=f"throwaway Redis ({image}) loading {backup.name}")
+            keyspace = client.info("keyspace")
+        except (CheckError, redis_lib.RedisError) as exc:
+            raise DrillError(backup, "load", str(exc), hint="the RDB is corrupt, truncated, or from a newer "
+                                                            "Redis than the image") from None
+        finally:
+            if client is not None:
+                client.close()
+    return RedisDrillResult(backup=backup, size=backup.stat().st_size, image=image,
+                            load_seconds=time.monotonic() - started, keys_by_db=_keys(keyspace))
+
+
+def _loaded(client: Any) -> bool:
+    return client.ping() and int(client.info("persistence").get("loading", 1)) == 0
+
+
+def _keys(keyspace: dict[str, Any]) -> dict[int, int]:
+    found = {}
+    for name, value in keyspace.items():
+        if name.startswith("db") and isinstance(value, dict):
+            found[int(name[2:])] = int(value.get("keys", 0))
+    return found
