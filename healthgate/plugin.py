@@ -7,6 +7,7 @@ report (classification, summary, exit status).
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for phase in PHASES:
         config.addinivalue_line("markers", f"{phase}: healthgate phase")
+    _refuse_misread_path_options(config)
     state = RunState()
     config.stash[STATE] = state
     config.pluginmanager.register(ResultCollector(state), "healthgate-results")
@@ -92,6 +94,33 @@ def pytest_configure(config: pytest.Config) -> None:
     for kind, named in state.profile.targets.items():
         timeouts = state.profile.header.timeouts
         state.targets[kind] = [Target(kind, name, settings, timeouts) for name, settings in sorted(named.items())]
+
+
+PATH_OPTIONS = ("--profile", "--baseline", "--baseline-save", "--summary-json", "--metrics-textfile")
+
+
+def _refuse_misread_path_options(config: pytest.Config) -> None:
+    """pytest picks its root directory and ini file before plugins add their options, so in
+    ``--profile /etc/x.yaml`` it takes the path for a test path and may then silently not use this checkout's
+    configuration (testpaths, markers). Refuse that instead of running a different suite than the one asked for."""
+    from pathlib import Path
+
+    from _pytest.config.findpaths import determine_setup
+
+    args = list(config.invocation_params.args)
+    misread = [(option, value) for option, value in itertools.pairwise(args)
+               if option in PATH_OPTIONS and Path(value).exists()]
+    if not misread or config.option.rootdir or config.option.inifilename:
+        return
+    others = [a for a in config.args if a not in {value for _, value in misread}]
+    rootpath, inipath, *_ = determine_setup(inifile=None, override_ini=None, args=others, rootdir_cmd_arg=None,
+                                            invocation_dir=Path(config.invocation_params.dir))
+    if (rootpath, inipath) != (config.rootpath, config.inipath):
+        option, value = misread[0]
+        raise pytest.UsageError(
+            f"write {option}={value} (with '='): given as two words, pytest takes {value} for a test path "
+            f"and runs from {config.rootpath} without this checkout's configuration ({inipath or rootpath})"
+        )
 
 
 def _lock_outputs(config: pytest.Config, state: RunState) -> None:

@@ -244,3 +244,14 @@ def test_a_connection_reset_is_a_clear_could_not_check_and_the_run_finishes(pyte
     assert result.ret == 1
     summary = json.loads((pytester.path / "s.json").read_text())
     assert summary["counts"]["broken"] == 3 and resetter.accepted == 1
+
+
+def test_a_profile_path_given_as_two_words_outside_the_checkout_is_refused_with_the_fix(pytester, http_server,
+                                                                                       tmp_path_factory):
+    setup(pytester, "targets: {}\n")
+    elsewhere = tmp_path_factory.mktemp("etc") / "prod.yaml"
+    elsewhere.write_text(textwrap.dedent(profile_for(http_server.url)))
+    result = run(pytester, "-m", "daily", "--profile", str(elsewhere))
+    result.stderr.fnmatch_lines([f"*write --profile={elsewhere} (with '=')*"])
+    assert result.ret == 4
+    assert run(pytester, "-m", "daily", f"--profile={elsewhere}").ret == 0

@@ -22,8 +22,8 @@ INSERT INTO detections (species, created_at) VALUES
 CREATE TABLE schema_migrations (version text PRIMARY KEY);
 INSERT INTO schema_migrations (version) VALUES ('20250713_01');
 
--- A table check that a profile asks for (the migration version) needs SELECT on that table, and only that.
-GRANT SELECT ON schema_migrations TO ${monitor_user};
+-- Table checks a profile asks for (migration version, baseline row counts) need SELECT on those tables only.
+GRANT SELECT ON schema_migrations, detections TO ${monitor_user};
 
 -- A healthy database has been vacuumed and analyzed; without this a fresh stack would fail the vacuum-age check.
 VACUUM ANALYZE detections;
