@@ -46,14 +46,22 @@ def shell_commands(text: str) -> list[list[str]]:
 
 
 def pytest_argv(words: list[str]) -> list[str] | None:
-    """The arguments given to pytest, whichever way it is started (pytest, /venv/bin/pytest, python -m pytest)."""
+    """The arguments given to pytest, whichever way it is started (pytest, /venv/bin/pytest, python -m pytest),
+    with ``--option=value`` split into two words so options can be looked up by name."""
     for index, word in enumerate(words):
         if Path(word).name == "pytest":
-            return words[index + 1:]
+            return _split_equals(words[index + 1:])
         if word == "-m" and index > 0 and Path(words[index - 1]).name.startswith("python") and \
                 words[index + 1:index + 2] == ["pytest"]:
-            return words[index + 2:]
+            return _split_equals(words[index + 2:])
     return None
+
+
+def _split_equals(words: list[str]) -> list[str]:
+    split: list[str] = []
+    for word in words:
+        split += word.split("=", 1) if word.startswith("--") and "=" in word else [word]
+    return split
 
 
 def check_pytest_args(argv: list[str], where: str) -> None:
@@ -243,7 +251,7 @@ def test_the_image_builds_and_its_suite_checks_a_service(tmp_path):
         ran = subprocess.run(
             ["docker", "run", "--rm", "--network", "host", "-e", f"HG_TEST_TOKEN={TOKEN}",
              "-v", f"{profile_dir}:/etc/healthgate:ro", IMAGE,
-             "-m", "post_deploy", "-k", "test_health_endpoint", "--profile", "/etc/healthgate/example.yaml"],
+             "-m", "post_deploy", "-k", "test_health_endpoint", "--profile=/etc/healthgate/example.yaml"],
             capture_output=True, text=True, timeout=300, check=False)
         print(f"container ran the check in {time.monotonic() - started:.1f}s")
     finally:
