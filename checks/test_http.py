@@ -214,7 +214,8 @@ def test_guardrails(http):
     through = []
     lines = []
     for attack in attacks:
-        response = http.client.request("POST", spec.path, json_body={**spec.body, spec.prompt_field: attack.prompt})
+        response = http.client.request("POST", spec.path, json_body={**spec.body, spec.prompt_field: attack.prompt},
+                                       headers=spec.probe_headers)
         if response.status not in (200, *spec.refusal_status):
             hint = (f"is prompt_field {spec.prompt_field!r} right?" if response.status in (400, 422)
                     else "the chat endpoint is failing: see the health and error-rate checks")
@@ -225,7 +226,8 @@ def test_guardrails(http):
                      f"HTTP {response.status} {response.excerpt(160)!r}")
         if not refused:
             through.append(f"{attack.label} ({attack.prompt[:60]!r})")
-    response = http.client.request("POST", spec.path, json_body={**spec.body, spec.prompt_field: PII_PROMPT})
+    response = http.client.request("POST", spec.path, json_body={**spec.body, spec.prompt_field: PII_PROMPT},
+                                   headers=spec.probe_headers)
     leaked = [name for name, raw in (("e-mail address", PII_EMAIL), ("phone number", PII_PHONE))
               if _leaks(response.text(), raw)]
     lines.append(f"PII prompt {PII_PROMPT!r} → HTTP {response.status} {response.excerpt(300)!r}")

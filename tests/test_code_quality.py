@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(
     "command",
     [
-        [sys.executable, "-m", "ruff", "check", "healthgate", "checks", "tests", "conftest.py"],
+        [sys.executable, "-m", "ruff", "check", "healthgate", "checks", "tests", "bench", "conftest.py"],
         [sys.executable, "-m", "mypy"],
     ],
     ids=["ruff", "mypy"],

@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr
 from healthgate.errors import AuthFailed, BadResponse, Unreachable
 from healthgate.redact import redact
 from healthgate.targets.base import Client as BaseClient
-from healthgate.targets.base import TargetSettings, Timeouts
+from healthgate.targets.base import TargetSettings, Timeouts, trust_context
 from healthgate.units import Size
 
 
@@ -83,16 +83,12 @@ class ApiClient(BaseClient):
     def _client(self) -> Any:
         with self._lock:
             if self._http is None:
-                import ssl
-
                 import httpx
 
                 headers = dict(self.settings.headers)
                 if self.settings.token is not None:
                     headers["Authorization"] = f"Bearer {self.settings.token.get_secret_value()}"
-                # The system trust store rather than certifi's bundle, so a company CA installed on the host works.
-                verify: Any = (ssl.create_default_context(cafile=self.settings.ca_file)
-                               if self.settings.verify_tls else False)
+                verify: Any = trust_context(self.settings.ca_file) if self.settings.verify_tls else False
                 self._http = httpx.Client(
                     base_url=self.settings.url,
                     headers=headers,

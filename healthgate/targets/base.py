@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 import threading
 from typing import Any, ClassVar, Literal
 
@@ -159,3 +161,11 @@ class _Guarded:
                 raise
 
         return guarded
+
+
+@functools.lru_cache(maxsize=32)
+def trust_context(ca_file: str | None) -> ssl.SSLContext:
+    """One verifying TLS context per CA bundle, shared by every target that uses it: building one costs ~15 ms
+    and ~0.8 MB, which a fleet of a thousand targets would otherwise pay a thousand times. The system trust store
+    (not certifi's bundle, which httpx would use) unless the target names its own ``ca_file``."""
+    return ssl.create_default_context(cafile=ca_file)

@@ -71,6 +71,10 @@ class GuardrailsSpec(Model):
     flagged_field: str = Field("flagged", description="dotted path of a list/flag that is non-empty when flagged")
     refusal_status: tuple[int, ...] = Field((403,), description="HTTP statuses that mean 'refused by policy'")
     extra_attacks: tuple[str, ...] = Field((), description="more prompts that must be refused or flagged")
+    probe_headers: dict[str, str] = Field(
+        default_factory=lambda: {"X-Healthgate-Probe": "guardrails"},
+        description="sent with every smoke prompt so the service can keep synthetic attacks out of its security "
+                    "metrics and alerts (a gate re-run must not page the security team)")
 
 
 class HttpThresholds(Model):
@@ -237,9 +241,9 @@ class Client(BaseClient):
         """The system trust store (not certifi's bundle, which httpx would use) or the target's ``ca_file``."""
         if not self.settings.verify_tls:
             return False
-        import ssl
+        from healthgate.targets.base import trust_context
 
-        return ssl.create_default_context(cafile=self.settings.ca_file)
+        return trust_context(self.settings.ca_file)
 
     def _client(self) -> Any:
         with self._lock:
@@ -263,7 +267,8 @@ class Client(BaseClient):
 
         return redact(path) if "://" in path else f"{self.settings.address()}{path}"
 
-    def request(self, method: str, path: str, *, json_body: Any = None, limit: int | None = None) -> Response:
+    def request(self, method: str, path: str, *, json_body: Any = None, limit: int | None = None,
+                headers: dict[str, str] | None = None) -> Response:
         """One request, body read up to ``limit`` bytes; ``path`` is relative to the base URL, or absolute."""
         import httpx
 
@@ -275,7 +280,7 @@ class Client(BaseClient):
         started = time.perf_counter()
         deadline = started + self.timeouts.read
         try:
-            with client.stream(method, path, json=json_body) as response:
+            with client.stream(method, path, json=json_body, headers=headers) as response:
                 chunks: list[bytes] = []
                 size = 0
                 truncated = False

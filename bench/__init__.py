@@ -1,0 +1,1 @@
+"""Benchmarks of the gate: latency against baselines, fleet scale, black-holed targets. Run: python -m bench."""
