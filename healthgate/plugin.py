@@ -249,7 +249,46 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     _reject_unknown_overrides(state, collected_kinds)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = keep
+    items[:] = _grouped_by_target(keep)
+    _mark_last_check_of_each_target(items)
+
+
+def _grouped_by_target(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Run a target's checks one after the other (in their file order), so its connection can be closed as soon
+    as its last check is done: a fleet of a thousand targets then never holds a thousand connections open, and
+    the report reads target by target."""
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        info = item.stash.get(ITEM, None)
+        if info is not None:
+            first_seen.setdefault(info.target.id, index)
+
+    def position(indexed: tuple[int, pytest.Item]) -> tuple[int, int]:
+        index, item = indexed
+        info = item.stash.get(ITEM, None)
+        return (first_seen[info.target.id] if info is not None else index, index)
+
+    return [item for _, item in sorted(enumerate(items), key=position)]
+
+
+LAST_OF_TARGET = pytest.StashKey[bool]()
+
+
+def _mark_last_check_of_each_target(items: list[pytest.Item]) -> None:
+    seen: set[str] = set()
+    for item in reversed(items):
+        info = item.stash.get(ITEM, None)
+        if info is not None and info.target.id not in seen:
+            seen.add(info.target.id)
+            item.stash[LAST_OF_TARGET] = True
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Close a target's connections after its last check (a later check of it, under xdist, just reconnects)."""
+    info = item.stash.get(ITEM, None)
+    if info is not None and item.stash.get(LAST_OF_TARGET, False):
+        info.target.close()
 
 
 @pytest.hookimpl(tryfirst=True)
