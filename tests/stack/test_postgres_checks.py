@@ -27,6 +27,7 @@ from healthgate.stack.stack import Stack
 from healthgate.targets.base import Target, Timeouts
 from healthgate.targets.postgres import Client as PostgresClient
 from healthgate.testing import Outcome, make_target, run_check
+from tests.polling import eventually
 
 # Faults change the shared server: under `-n --dist loadgroup` these tests run one after another.
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("postgres-server")]
@@ -62,16 +63,6 @@ def with_user(dsn: str, user: str, password: str) -> str:
     return make_conninfo(dsn, user=user, password=password)
 
 
-def eventually(observe: Callable[[], Any], accept: Callable[[Any], bool], within_s: float, what: str) -> Any:
-    __tracebackhide__ = True
-    deadline = time.monotonic() + within_s
-    while True:
-        seen = observe()
-        if accept(seen):
-            return seen
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not reached within {within_s:.0f} s, last observed: {seen!r}")
-        time.sleep(0.2)
 
 
 def assert_outcome(outcome: Outcome, status: str, pattern: str = "") -> None:

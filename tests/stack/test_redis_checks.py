@@ -25,6 +25,7 @@ from healthgate.check import spec_of
 from healthgate.stack.stack import STACK_LABEL, Stack
 from healthgate.targets.base import Target, Timeouts
 from healthgate.testing import Outcome, make_target, run_check
+from tests.polling import eventually
 
 pytestmark = pytest.mark.stack
 
@@ -51,16 +52,6 @@ def run(check: Callable[..., Any], stack: Stack, **settings: Any) -> Outcome:
         target.close()
 
 
-def eventually(observe: Callable[[], Any], accept: Callable[[Any], bool], within_s: float, what: str) -> Any:
-    __tracebackhide__ = True
-    deadline = time.monotonic() + within_s
-    while True:
-        seen = observe()
-        if accept(seen):
-            return seen
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not reached within {within_s:.0f} s, last observed: {seen!r}")
-        time.sleep(0.2)
 
 
 def delete_matching(admin: redis_lib.Redis, pattern: str) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import docker
 import httpx
@@ -21,22 +19,11 @@ from opensearchpy import OpenSearch
 from healthgate.stack import components
 from healthgate.stack.images import resolve_image
 from healthgate.stack.stack import ALL_COMPONENTS, Stack, StackError
+from tests.polling import eventually
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "healthgate" / "stack" / "config"
-T = TypeVar("T")
 
 
-def eventually(observe: Callable[[], T], accept: Callable[[T], bool], within_s: float, what: str) -> T:
-    """Poll ``observe`` until ``accept`` holds; fail with the last observation."""
-    __tracebackhide__ = True
-    deadline = time.monotonic() + within_s
-    while True:
-        seen = observe()
-        if accept(seen):
-            return seen
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not reached within {within_s:.0f} s, last observed: {seen!r}")
-        time.sleep(0.5)
 
 
 def get_json(url: str, **params: str) -> Any:
