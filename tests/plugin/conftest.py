@@ -61,7 +61,10 @@ class BlackHole:
             except OSError:
                 continue
             self.accepted += 1
-            self.conns.append(conn)
+            self._on_accept(conn)
+
+    def _on_accept(self, conn: socket.socket) -> None:
+        self.conns.append(conn)  # held open, never answered
 
     def close(self) -> None:
         self._stop = True
@@ -84,34 +87,14 @@ def black_hole():
     hole.close()
 
 
-class Resetter:
+class Resetter(BlackHole):
     """Accepts connections and resets them at once (RST), like a crashing proxy or a firewall reset."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.accepted = 0
-        self._stop = False
-        threading.Thread(target=self._loop, daemon=True).start()
-
-    def _loop(self) -> None:
+    def _on_accept(self, conn: socket.socket) -> None:
         import struct
 
-        self.sock.settimeout(0.2)
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted += 1
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            conn.close()
-
-    def close(self) -> None:
-        self._stop = True
-        self.sock.close()
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
 
 
 @pytest.fixture
