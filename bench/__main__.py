@@ -1,6 +1,6 @@
 """``python -m bench``: how fast the gate answers, and how it scales. See bench/README.md.
 
-    python -m bench                  # full run (~10 min): demo stack in Docker, fleets up to 1,000 targets
+    python -m bench                  # full run (~4 min): demo stack in Docker, fleets up to 1,000 targets
     python -m bench --smoke          # tiny sizes on native servers (< 60 s), what CI runs
     python -m bench --only gate,blackhole --out results.json
 """

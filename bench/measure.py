@@ -79,14 +79,14 @@ class GateRun:
 
 
 def gate(profile: Path, phase: str, *, workers: str = "0", record: bool = False, workdir: Path,
-         timeout: float = 1800.0, extra: list[str] | None = None, proposed: str = "") -> GateRun:
+         timeout: float = 1800.0, extra: list[str] | None = None) -> GateRun:
     stage_dir = Path(tempfile.mkdtemp(prefix="stages-", dir=workdir))
     summary = stage_dir / "summary.json"
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "bench.plugin", "-p", "no:cacheprovider",
             "-m", phase, f"--profile={profile}", "-n", workers, "--dist", "loadgroup",
             "--summary-json", str(summary), *(extra or [])]
     env = {"BENCH_STAGE_DIR": str(stage_dir), "BENCH_RECORD": "1" if record else "0",
-           "BENCH_SPAWNED_AT": repr(time.time()), "BENCH_PROPOSED": proposed}
+           "BENCH_SPAWNED_AT": repr(time.time())}
     spawned = time.time()
     measured = run(argv, env=env, timeout=timeout, log_path=stage_dir / "pytest.log")
     stages = [json.loads(p.read_text()) for p in stage_dir.glob("*.stages.json")]

@@ -143,59 +143,6 @@ def _patch_local() -> None:
     gpu.Client.query = rec_query  # type: ignore[method-assign]
 
 
-# ------------------------------------------------------------------------------------------------ proposed changes
-# Engine changes measured before they are made (``BENCH_PROPOSED=tls-context,close-finished``); bench/README.md
-# gives each one's diff. They change nothing unless asked for.
-
-def _propose_tls_context() -> None:
-    """One verifying SSLContext per CA bundle per process instead of one per target (15 ms and ~0.8 MB each)."""
-    import functools
-    import ssl
-
-    from healthgate.targets import http
-
-    @functools.lru_cache(maxsize=16)
-    def trust(ca_file: str | None) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=ca_file)
-
-    def verify(self: http.Client) -> Any:
-        return trust(self.settings.ca_file) if self.settings.verify_tls else False
-
-    http.Client._verify = verify  # type: ignore[method-assign]
-
-
-def _target_of(item: pytest.Item) -> Any:
-    from healthgate.plugin import ITEM
-
-    info = item.stash.get(ITEM, None)
-    return info.target if info is not None else None
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """close-finished, part 1: a target's checks one after the other (stable: check order kept within a target)."""
-    if "close-finished" not in _proposed():
-        return
-    first: dict[str, int] = {}
-    for index, item in enumerate(items):
-        target = _target_of(item)
-        first.setdefault(target.id if target is not None else "", index)
-    items.sort(key=lambda item: first[t.id if (t := _target_of(item)) is not None else ""])
-
-
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    """close-finished, part 2: release a target's connections once its last check on this worker is done."""
-    if "close-finished" not in _proposed():
-        return
-    target = _target_of(item)
-    if target is not None and (nextitem is None or _target_of(nextitem) is not target):
-        target.close()
-
-
-def _proposed() -> set[str]:
-    return {p for p in os.environ.get("BENCH_PROPOSED", "").split(",") if p}
-
-
 def _recording() -> bool:
     return os.environ.get("BENCH_RECORD") == "1"
 
@@ -204,8 +151,6 @@ def _recording() -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     _stages["configured_at"] = time.time()
-    if "tls-context" in _proposed():
-        _propose_tls_context()
     if _recording():
         _patch_http()
         _patch_postgres()

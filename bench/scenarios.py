@@ -42,12 +42,10 @@ SMOKE = Sizes(gate_source="native", gate_repeats=1, http=(5,), postgres=(2,), re
 
 # Test-only plugins a dev install auto-loads into every pytest run; a production gate host does not have them.
 LEAN = ["-p", "no:hypothesispytest", "-p", "no:anyio"]
-PROPOSED = "tls-context,close-finished"
-OURS: dict[str, tuple[str, str, list[str], str]] = {
-    "ours_n0": ("ours -n 0", "0", [], ""),
-    "ours_n2": ("ours -n 2", "2", [], ""),
-    "ours_n0_lean": ("ours -n 0, no dev plugins", "0", LEAN, ""),
-    "ours_n0_best": ("ours -n 0, no dev plugins +proposed", "0", LEAN, PROPOSED),
+OURS: dict[str, tuple[str, str, list[str]]] = {
+    "ours_n0": ("ours -n 0", "0", []),
+    "ours_n2": ("ours -n 2", "2", []),
+    "ours_n0_lean": ("ours -n 0, no dev plugins", "0", LEAN),
 }
 
 
@@ -114,9 +112,8 @@ def gate_latency(sizes: Sizes, workdir: Path) -> list[dict[str, Any]]:
         last: dict[str, measure.GateRun] = {}
         peaks: dict[str, float] = {}
         for _ in range(sizes.gate_repeats):
-            for key, (_label, workers, extra, proposed) in OURS.items():
-                run = measure.gate(profile, "post_deploy", workers=workers, workdir=workdir, extra=extra,
-                                   proposed=proposed)
+            for key, (_label, workers, extra) in OURS.items():
+                run = measure.gate(profile, "post_deploy", workers=workers, workdir=workdir, extra=extra)
                 samples[key].append(run.wall_s)
                 last[key] = run
             sh = measure.shell(script)
@@ -148,8 +145,8 @@ def gate_latency(sizes: Sizes, workdir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _fleet_case(kind: str, size: int, profile: Path, workers: tuple[str, ...], workdir: Path,
-                proposed: bool = False) -> list[dict[str, Any]]:
+def _fleet_case(kind: str, size: int, profile: Path, workers: tuple[str, ...],
+                workdir: Path) -> list[dict[str, Any]]:
     rows = []
     bare_seq: float | None = None
     ordered = sorted(workers, key=lambda w: w != "0")  # -n 0 first: it records the probes of the bare run
@@ -167,14 +164,6 @@ def _fleet_case(kind: str, size: int, profile: Path, workers: tuple[str, ...], w
             if w == "0":
                 extra["overhead_ms_per_check"] = round(1000 * (run.wall_s - bare_seq) / run.checks, 2)
         rows.append(_row("fleet", f"{kind} x{size} -n {w}", run, **extra))
-    if proposed:  # the same fleet with the engine changes bench/README.md proposes, patched in by bench.plugin
-        for w in ("0", "2"):
-            run = measure.gate(profile, "daily", workers=w, workdir=workdir, proposed=PROPOSED)
-            extra = {"kind": f"{kind} (proposed)", "targets": size, "workers": w, "proposed": PROPOSED,
-                     "per_target_ms": round(1000 * run.wall_s / size, 2)}
-            if bare_seq is not None and w == "0" and run.checks:
-                extra["overhead_ms_per_check"] = round(1000 * (run.wall_s - bare_seq) / run.checks, 2)
-            rows.append(_row("fleet", f"{kind} x{size} -n {w} +proposed", run, **extra))
     return rows
 
 
@@ -183,7 +172,7 @@ def fleet(sizes: Sizes, workdir: Path) -> list[dict[str, Any]]:
     for size in sizes.http:
         with servers.http_fleet(size) as ports:
             profile = profiles.http_fleet(workdir / f"fleet-http-{size}.yaml", ports)
-            rows += _fleet_case("http", size, profile, sizes.workers, workdir, proposed=size == max(sizes.http))
+            rows += _fleet_case("http", size, profile, sizes.workers, workdir)
     if sizes.postgres:
         with servers.postgres_server(max(sizes.postgres)) as pg:
             for size in sizes.postgres:

@@ -250,7 +250,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = _grouped_by_target(keep)
-    _mark_last_check_of_each_target(items)
 
 
 def _grouped_by_target(items: list[pytest.Item]) -> list[pytest.Item]:
@@ -299,6 +298,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     ``item._id``), so the grouping silently did nothing; carry the suffixed id over where that happened."""
     from _pytest.nodes import coerce_node_id
 
+    _mark_last_check_of_each_target(session.items)  # after -m/-k deselection: only checks that will run count
     for item in session.items:
         legacy = item.__dict__.get("_nodeid")
         if legacy and legacy != item.nodeid:

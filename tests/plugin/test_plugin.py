@@ -255,3 +255,28 @@ def test_a_profile_path_given_as_two_words_outside_the_checkout_is_refused_with_
     result.stderr.fnmatch_lines([f"*write --profile={elsewhere} (with '=')*"])
     assert result.ret == 4
     assert run(pytester, "-m", "daily", f"--profile={elsewhere}").ret == 0
+
+
+RECORDER = '''
+import pytest
+from healthgate.plugin import ITEM
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item):
+    result = yield
+    info = item.stash.get(ITEM, None)
+    with open("closed.txt", "a") as out:
+        out.write(f"{item.name} {info.target._client is None}\\n")
+    return result
+'''
+
+
+def test_a_targets_connection_is_closed_after_its_last_selected_check(pytester, http_server):
+    setup(pytester, profile_for(http_server.url))
+    pytester.path.joinpath("checks", "conftest.py").write_text(RECORDER)
+    assert run(pytester, "--profile=profile.yaml", "-m", "daily", "-p", "no:randomly").ret == 0
+    assert (pytester.path / "closed.txt").read_text().splitlines() == [
+        "test_health_endpoint[http:web] False",  # still needed by the next check
+        "test_soft[http:web] True",  # the last daily check of http:web (test_pre_only is not selected)
+    ]
