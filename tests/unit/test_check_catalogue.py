@@ -50,8 +50,15 @@ def test_check_has_a_catalogue_row_a_runbook_section_and_a_self_test(spec):
     assert re.search(rf"\b{spec.name}\b", SELF_TESTS), f"no self-test runs {spec.name}"
 
 
+def _without_proofs(catalogue: str) -> str:
+    """The catalogue minus its 'proven by' column, which moves whenever a self-test is added; what a check is,
+    its phases, severity, wording and threshold defaults must match the code exactly."""
+    return "\n".join(re.sub(r"\| [^|]*\|$", "|", line) if line.startswith("| ") and "`test_" in line else line
+                     for line in catalogue.splitlines())
+
+
 def test_the_catalogue_is_current():
     from healthgate.catalogue import render
 
-    assert (ROOT / "checks" / "README.md").read_text() == render(ROOT), (
+    assert _without_proofs((ROOT / "checks" / "README.md").read_text()) == _without_proofs(render(ROOT)), (
         "checks/README.md is stale: python -m healthgate catalogue > checks/README.md")
