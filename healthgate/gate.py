@@ -23,6 +23,7 @@ class Result:
     duration: float = 0.0
     observed: str = ""
     expected: str = ""
+    waited: str = ""  # an ``eventually`` check: how long until it passed, or gave up
 
 
 @dataclass

@@ -354,8 +354,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         except (AssertionError, pytest.fail.Exception, CheckError) as exc:
             elapsed = time.monotonic() - started
             if elapsed + policy.every > policy.within:
-                pyfuncitem.user_properties.append(
-                    ("healthgate.eventually", f"still failing after {elapsed:.1f}s and {attempts} attempt(s)"))
+                _record_wait(pyfuncitem, f"still failing after {elapsed:.1f}s and {attempts} attempt(s)")
                 if isinstance(exc, pytest.fail.Exception):
                     raise pytest.fail.Exception(
                         f"{exc.msg} (still failing after {elapsed:.1f}s, {attempts} attempts)", pytrace=False
@@ -365,9 +364,16 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             info.target.reset()
             continue
         elapsed = time.monotonic() - started
-        pyfuncitem.user_properties.append(
-            ("healthgate.eventually", f"passed after {elapsed:.1f}s and {attempts} attempt(s)"))
+        _record_wait(pyfuncitem, f"passed after {elapsed:.1f}s and {attempts} attempt(s)")
         return True
+
+
+def _record_wait(item: pytest.Item, text: str) -> None:
+    """How long a post-deploy wait took travels with the result: JUnit property, report evidence, summary."""
+    item.user_properties.append(("healthgate.eventually", text))
+    record = expect_mod.current.get()
+    if record is not None:
+        record.evidence.append(("eventually", text))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -458,13 +464,14 @@ class ResultCollector:
         self.state = state
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        waited = next((str(v) for k, v in report.user_properties if k == "healthgate.eventually"), "")
         for key, value in report.user_properties:
             if key == "healthgate" and isinstance(value, dict):
                 self.state.results.append(gate_mod.Result(
                     nodeid=report.nodeid, check=value["check"], target=value["target"], kind=value["kind"],
                     phase=",".join(value["phases"]), severity=value["severity"], status=value["status"],
                     message=value["message"], runbook=value["runbook"], duration=report.duration,
-                    observed=value.get("observed", ""), expected=value.get("expected", ""),
+                    observed=value.get("observed", ""), expected=value.get("expected", ""), waited=waited,
                 ))
                 return
         if report.failed and report.when != "teardown":  # xdist reports a crashed worker with when="???"

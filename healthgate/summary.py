@@ -38,6 +38,9 @@ def terminal_lines(state: Any, verdict: Verdict, *, allow_empty: bool = False, m
                      f"{bucket['broken']:>6} {bucket['warning']:>7} {bucket['skipped']:>7}")
     for result in verdict.let_through:
         lines.append(f"  warning let through: {result.check}[{result.target}] — {result.message.splitlines()[0]}")
+    for result in state.results:
+        if result.waited:
+            lines.append(f"  waited: {result.check}[{result.target}] {result.waited}")
     if verdict.total == 0 and allow_empty:
         lines.append("GATE GREEN: no check selected, allowed by --allow-empty")
     else:
@@ -79,6 +82,8 @@ def summary_dict(state: Any, verdict: Verdict, exitstatus: int, *, markexpr: str
             }
             for r in state.results if r.status in ("failed", "broken")
         ],
+        "waited": [{"check": r.check, "target": r.target, "status": r.status, "waited": r.waited}
+                   for r in state.results if r.waited],
     }
 
 

@@ -148,10 +148,14 @@ def test_eventually_retries_until_the_target_is_healthy(pytester, http_server):
     http_server.answers = [503, 503, 503, 200]
     profile = profile_for(http_server.url, "checks: {test_health_endpoint: {eventually: {within: 10s, every: 50ms}}}")
     setup(pytester, profile)
-    result = run(pytester, "--profile=profile.yaml", "-m", "post_deploy", "--junitxml=out.xml")
+    result = run(pytester, "--profile=profile.yaml", "-m", "post_deploy", "--junitxml=out.xml",
+                 "--summary-json=s.json")
     assert result.ret == 0
     assert http_server.hits == 4
+    result.stdout.fnmatch_lines(["*waited: test_health_endpoint[[]http:web[]] passed after *s and 4 attempt(s)*"])
     assert "passed after" in (pytester.path / "out.xml").read_text()
+    waited = json.loads((pytester.path / "s.json").read_text())["waited"]
+    assert [(w["check"], w["status"]) for w in waited] == [("test_health_endpoint", "passed")]
 
 
 def test_eventually_gives_up_at_its_deadline_and_says_so(pytester, http_server):
