@@ -14,6 +14,7 @@ from checks import test_prometheus as checks
 from healthgate.errors import Unreachable
 from healthgate.stack.components import alert_names
 from healthgate.testing import Outcome, make_target, run_check
+from tests.polling import eventually
 
 pytestmark = pytest.mark.stack
 
@@ -190,3 +191,45 @@ def test_unreachable_prometheus_is_broken_once(stack):
     attempts = target.connect_attempts
     assert run_check(checks.test_scrape_targets_up, target).status == "broken"
     assert target.connect_attempts == attempts  # the target is marked down: no second wait
+
+
+# Fails at every evaluation: the outer label_replace drops the only label that told the two series apart, and a
+# rule's result may not hold two series with the same labels.
+BROKEN_RULE = """groups:
+- name: broken
+  interval: 1s
+  rules:
+  - record: healthgate:duplicate_labelsets
+    expr: label_replace(vector(1) or label_replace(vector(1), "x", "y", "", ""), "x", "", "", "")
+"""
+
+
+def test_internal_failures_fail_once_a_rule_fails_to_evaluate():
+    """A private Prometheus: a failing rule would leave the shared one's failure counter raised for a day."""
+    import base64
+
+    from healthgate.stack.stack import Stack
+
+    private = Stack(components=["prometheus"]).start()
+    try:
+        target = make_target("prometheus", {"url": private.prometheus_url()})
+
+        def outcome() -> Outcome:
+            target.reset()
+            return run_check(checks.test_internal_failures, target)
+
+        healthy = eventually(outcome, lambda o: o.status != "skipped", 20, "Prometheus scraping itself", every_s=1)
+        assert healthy.status == "passed", healthy
+        encoded = base64.b64encode(BROKEN_RULE.encode()).decode()
+        container = private.docker_container("prometheus")
+        written = container.exec_run(
+            ["sh", "-c", f"echo {encoded} | base64 -d > /etc/prometheus/rules/broken.yml"], user="root")
+        assert written.exit_code == 0, written.output
+        container.kill(signal="SIGHUP")  # Prometheus reloads its configuration and rule files on SIGHUP
+        broken = eventually(outcome, lambda o: o.status == "failed", 30, "the failing rule counted", every_s=1)
+        assert "Prometheus reported failures of its own:" in broken.message
+        assert "- prometheus_rule_evaluation_failures_total" in broken.message
+        assert 'rule_group="/etc/prometheus/rules/broken.yml;broken"' in broken.message
+    finally:
+        private.stop()
+
