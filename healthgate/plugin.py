@@ -27,6 +27,7 @@ from healthgate.targets.base import PHASES, CheckOverride, Eventually, Target
 STATE = pytest.StashKey["RunState"]()
 ITEM = pytest.StashKey["ItemInfo"]()
 PROVISION_ENV_KEY = "healthgate_provisioned_env"
+LOADGROUP_KEY = "healthgate_loadgroup"
 
 
 @dataclass
@@ -74,10 +75,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 # ----------------------------------------------------------------------------------------------- configure
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """A health run spread over workers keeps each target's checks on one worker (one connection per target,
+    one timeout for a dead target) unless the user chose another distribution."""
+    health_run = config.getoption("hg_profile") or os.environ.get(PROFILE_ENV)
+    if health_run and getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", None) == "no":
+        config.option.dist = "loadgroup"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for phase in PHASES:
         config.addinivalue_line("markers", f"{phase}: healthgate phase")
     _refuse_misread_path_options(config)
+    if getattr(config, "workerinput", {}).get(LOADGROUP_KEY):
+        config.option.loadgroup = True
     state = RunState()
     config.stash[STATE] = state
     config.pluginmanager.register(ResultCollector(state), "healthgate-results")
@@ -166,10 +178,12 @@ PROVISIONED = pytest.StashKey[dict[str, str]]()
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist: hand the provisioned stack's addresses to each worker instead of starting one per worker."""
+    """xdist: hand the provisioned stack's addresses to each worker instead of starting one per worker, and the
+    grouping chosen in pytest_cmdline_main (workers re-parse the command line, where it is not written)."""
     env = node.config.stash.get(PROVISIONED, None)
     if env:
         node.workerinput[PROVISION_ENV_KEY] = env
+    node.workerinput[LOADGROUP_KEY] = node.config.option.dist == "loadgroup"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

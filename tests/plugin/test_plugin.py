@@ -284,3 +284,32 @@ def test_a_targets_connection_is_closed_after_its_last_selected_check(pytester, 
         "test_health_endpoint[http:web] False",  # still needed by the next check
         "test_soft[http:web] True",  # the last daily check of http:web (test_pre_only is not selected)
     ]
+
+
+WORKERS = '''
+import os
+import pytest
+from healthgate.plugin import ITEM
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item):
+    result = yield
+    with open("workers.txt", "a") as out:
+        out.write(f"{item.stash[ITEM].target.id} {os.environ.get('PYTEST_XDIST_WORKER')}\\n")
+    return result
+'''
+
+
+def test_under_xdist_each_targets_checks_stay_on_one_worker(pytester, http_server):
+    targets = "\n".join(f'            {name}: {{url: "{http_server.url}"}}' for name in ("a", "b", "c", "d"))
+    setup(pytester, f"name: spread\ntargets:\n  http:\n{textwrap.indent(textwrap.dedent(targets), '    ')}\n")
+    pytester.path.joinpath("checks", "conftest.py").write_text(WORKERS)
+    assert run(pytester, "--profile=profile.yaml", "-m", "daily or pre_deploy", "-n", "2").ret == 0
+    seen: dict[str, set[str]] = {}
+    for line in (pytester.path / "workers.txt").read_text().splitlines():
+        target, worker = line.split()
+        seen.setdefault(target, set()).add(worker)
+    assert sorted(seen) == ["http:a", "http:b", "http:c", "http:d"]
+    assert all(len(workers) == 1 for workers in seen.values()), seen
+    assert len(set().union(*seen.values())) == 2, "both workers took targets"
