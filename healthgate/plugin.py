@@ -186,6 +186,16 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput[LOADGROUP_KEY] = node.config.option.dist == "loadgroup"
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_handlecrashitem(crashitem: str, report: Any, sched: Any) -> None:
+    """A check that killed its worker is reported once, as a crash. xdist's grouped scheduling hands the whole
+    group back, crashed check included, so without this each replacement worker would run it (and die) again
+    until the restart limit, and the target's other checks would never run."""
+    for work_unit in getattr(sched, "workqueue", {}).values():
+        if isinstance(work_unit, dict) and crashitem in work_unit:
+            work_unit[crashitem] = True
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None:
