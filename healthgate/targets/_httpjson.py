@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr
 from healthgate.errors import AuthFailed, BadResponse, Unreachable
 from healthgate.redact import redact
 from healthgate.targets.base import Client as BaseClient
-from healthgate.targets.base import TargetSettings, Timeouts, trust_context
+from healthgate.targets.base import TargetSettings, Timeouts, http_client
 from healthgate.units import Size
 
 
@@ -83,19 +83,7 @@ class ApiClient(BaseClient):
     def _client(self) -> Any:
         with self._lock:
             if self._http is None:
-                import httpx
-
-                headers = dict(self.settings.headers)
-                if self.settings.token is not None:
-                    headers["Authorization"] = f"Bearer {self.settings.token.get_secret_value()}"
-                verify: Any = trust_context(self.settings.ca_file) if self.settings.verify_tls else False
-                self._http = httpx.Client(
-                    base_url=self.settings.url,
-                    headers=headers,
-                    verify=verify,
-                    timeout=httpx.Timeout(self.timeouts.read, connect=self.timeouts.connect),
-                    follow_redirects=False,
-                )
+                self._http = http_client(self.settings, self.timeouts, base_url=self.settings.url, json_api=True)
             return self._http
 
     def get(self, path: str, *, limit: int | None = None) -> Response:

@@ -169,3 +169,19 @@ def trust_context(ca_file: str | None) -> ssl.SSLContext:
     and ~0.8 MB, which a fleet of a thousand targets would otherwise pay a thousand times. The system trust store
     (not certifi's bundle, which httpx would use) unless the target names its own ``ca_file``."""
     return ssl.create_default_context(cafile=ca_file)
+
+
+def http_client(settings: Any, timeouts: Timeouts, *, base_url: str, auth: Any = None, json_api: bool = False) -> Any:
+    """An httpx client as every HTTP-speaking kind needs it: the profile's connect and read timeouts, the target's
+    headers and bearer token, the system trust store (or its ``ca_file``) unless verification is switched off for
+    that target, and no redirects followed (a health endpoint that redirects is itself a finding)."""
+    import httpx
+
+    headers = {"Accept": "application/json"} if json_api else {}
+    headers.update(getattr(settings, "headers", {}) or {})
+    token = getattr(settings, "token", None)
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+    verify: Any = trust_context(getattr(settings, "ca_file", None)) if settings.verify_tls else False
+    return httpx.Client(base_url=base_url, headers=headers, auth=auth, verify=verify,
+                        timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect), follow_redirects=False)

@@ -237,29 +237,12 @@ class Client(BaseClient):
         self._lock = threading.Lock()
         self._sampled: dict[str, SampleSet] = {}
 
-    def _verify(self) -> Any:
-        """The system trust store (not certifi's bundle, which httpx would use) or the target's ``ca_file``."""
-        if not self.settings.verify_tls:
-            return False
-        from healthgate.targets.base import trust_context
-
-        return trust_context(self.settings.ca_file)
-
     def _client(self) -> Any:
         with self._lock:
             if self._http is None:
-                import httpx
+                from healthgate.targets.base import http_client
 
-                headers = dict(self.settings.headers)
-                if self.settings.token is not None:
-                    headers["Authorization"] = f"Bearer {self.settings.token.get_secret_value()}"
-                self._http = httpx.Client(
-                    base_url=self.settings.url,
-                    headers=headers,
-                    verify=self._verify(),
-                    timeout=httpx.Timeout(self.timeouts.read, connect=self.timeouts.connect),
-                    follow_redirects=False,
-                )
+                self._http = http_client(self.settings, self.timeouts, base_url=self.settings.url)
             return self._http
 
     def _where(self, path: str) -> str:

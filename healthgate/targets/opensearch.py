@@ -307,21 +307,14 @@ class Client(BaseClient):
 
     def _client(self) -> Any:
         if self._http is None:
-            import httpx
-
             from healthgate.redact import register_secret
+            from healthgate.targets.base import http_client
 
             credentials = self.settings.credentials()
             if credentials is not None:
                 register_secret(credentials[1])
-            self._http = httpx.Client(
-                base_url=self.settings.address(),
-                auth=credentials,
-                verify=self.settings.verify_tls,
-                timeout=httpx.Timeout(self.timeouts.read, connect=self.timeouts.connect),
-                follow_redirects=False,
-                headers={"Accept": "application/json"},
-            )
+            self._http = http_client(self.settings, self.timeouts, base_url=self.settings.address(), auth=credentials,
+                                     json_api=True)
         return self._http
 
     def close(self) -> None:
