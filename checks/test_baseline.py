@@ -124,11 +124,7 @@ def test_opensearch_documents_kept(opensearch, data_safety):
 
 
 def _opensearch_fingerprint(opensearch: Any, spec: Any) -> dict[str, Any]:
-    from healthgate.targets.opensearch import base_url
-
-    settings = opensearch.settings
-    return collect_opensearch.fingerprint(base_url(settings.url), spec.index_patterns, opensearch.timeouts,
-                                          auth=settings.credentials(), verify=settings.verify_tls,
+    return collect_opensearch.fingerprint(opensearch.settings, spec.index_patterns, opensearch.timeouts,
                                           where=opensearch.id)
 
 

@@ -10,16 +10,19 @@ from typing import Any
 from urllib.parse import quote
 
 from healthgate.errors import AuthFailed, BadResponse, Unreachable
-from healthgate.targets.base import Timeouts
+from healthgate.targets.base import Timeouts, http_client
 
 
-def fingerprint(base_url: str, patterns: tuple[str, ...], timeouts: Timeouts, *,
-                auth: tuple[str, str] | None = None, verify: bool = True, where: str = "opensearch") -> dict[str, Any]:
+def fingerprint(settings: Any, patterns: tuple[str, ...], timeouts: Timeouts, *,
+                where: str = "opensearch") -> dict[str, Any]:
+    """``settings`` is the OpenSearch target's: its address, credentials and TLS trust, as its checks use them."""
     import httpx
 
+    from healthgate.targets.opensearch import base_url
+
     counts: dict[str, int] = {}
-    timeout = httpx.Timeout(timeouts.read, connect=timeouts.connect)
-    with httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, auth=auth, verify=verify) as client:
+    with http_client(settings, timeouts, base_url=base_url(settings.url), auth=settings.credentials(),
+                     json_api=True) as client:
         for pattern in patterns:
             path = f"/{quote(pattern, safe='*,-_.+')}/_count"
             try:
