@@ -70,7 +70,7 @@ def _patch_http() -> None:
 def _patch_postgres() -> None:
     import psycopg
 
-    from healthgate.targets import postgres as pg
+    from healthgate.targets.postgres import client as pg
 
     connect = pg.Client._connect
     execute = psycopg.Connection.execute
@@ -96,7 +96,7 @@ def _patch_postgres() -> None:
 
 
 def _patch_redis() -> None:
-    from healthgate.targets import redis as rd
+    from healthgate.targets.redis import client as rd
 
     call = rd.Client._call
 
@@ -108,7 +108,9 @@ def _patch_redis() -> None:
 
 
 def _patch_local() -> None:
-    from healthgate.targets import backups, disk, gpu
+    from healthgate.targets.backups import client as backups
+    from healthgate.targets.disk import client as disk
+    from healthgate.targets.gpu import client as gpu
 
     usage = disk.Client.usage
     scan_logs = disk.Client.scan_logs

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from healthgate.check import ALL, check
 from healthgate.expect import evidence, expect, fail, note
-from healthgate.targets.alertmanager import split_alerts
+from healthgate.targets.alertmanager.facts import split_alerts
 from healthgate.units import format_duration
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from healthgate.check import ALL, POST, check
 from healthgate.expect import evidence, expect, fail, note
-from healthgate.targets.http import dig, metric_samples, percentile
+from healthgate.targets.http.facts import dig, metric_samples, percentile
 from healthgate.units import format_duration
 
 TLS_OFF_WARNING = "TLS verification disabled for this target"

@@ -14,7 +14,7 @@ import pytest
 
 from healthgate.check import ALL, DAILY, POST, PRE, RECOVERY, check
 from healthgate.expect import evidence, expect, fail, note
-from healthgate.targets.opensearch import NotFound, newest_successful, trim_doc, window_query
+from healthgate.targets.opensearch.facts import NotFound, newest_successful, trim_doc, window_query
 from healthgate.units import format_duration, format_size
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from healthgate.check import ALL, DAILY, POST, PRE, check
 from healthgate.expect import evidence, expect, fail, note
-from healthgate.targets.postgres import stale_tables
+from healthgate.targets.postgres.facts import stale_tables
 from healthgate.units import format_duration, format_size
 
 

@@ -13,7 +13,7 @@ from healthgate import expect as expect_mod
 from healthgate.check import ALL, DAILY, check
 from healthgate.errors import AuthFailed, CheckError, Unreachable
 from healthgate.expect import evidence, expect, fail, note
-from healthgate.targets.prometheus import (
+from healthgate.targets.prometheus.facts import (
     INTERNAL_FAILURE_COUNTERS,
     Judgement,
     format_labels,

@@ -10,7 +10,8 @@ import pytest
 
 from healthgate.check import ALL, DAILY, check
 from healthgate.expect import evidence, expect, fail, note
-from healthgate.targets.redis import describe_scan, median
+from healthgate.targets.redis.client import describe_scan
+from healthgate.targets.redis.facts import median
 from healthgate.units import format_duration, format_size
 
 

@@ -49,7 +49,7 @@ def test_certificate_hostname(tls):
     if not cert.names():
         fail(tls, f"certificate has no subjectAltName ({cert.subject}): clients no longer accept the common "
                   f"name, so no client can verify {name!r} — reissue it with the name as a SAN")
-    from healthgate.targets.tls import hostname_matches
+    from healthgate.targets.tls.facts import hostname_matches
 
     if not hostname_matches(name, cert.dns_names, cert.ip_addresses):
         names = ", ".join(cert.names())

@@ -43,6 +43,12 @@ class BadResponse(CheckError):
     category = "bad response"
 
 
+class MissingPath(CheckError):
+    """A configured path is not there: the profile is wrong for this host, or a volume is not mounted."""
+
+    category = "missing path"
+
+
 class TargetDown(Unreachable):
     """Raised without any network call once a target has been found unreachable in this worker."""
 

@@ -18,7 +18,7 @@ def fingerprint(settings: Any, patterns: tuple[str, ...], timeouts: Timeouts, *,
     """``settings`` is the OpenSearch target's: its address, credentials and TLS trust, as its checks use them."""
     import httpx
 
-    from healthgate.targets.opensearch import base_url
+    from healthgate.targets.opensearch.settings import base_url
 
     counts: dict[str, int] = {}
     with http_client(settings, timeouts, base_url=base_url(settings.url), auth=settings.credentials(),

@@ -1,5 +1,5 @@
-"""Target kinds, looked up lazily: a new kind is one module plus one line here, and a client library is imported
-only when a profile uses that kind."""
+"""Target kinds, looked up lazily: a new kind is one package (``settings.py``, ``facts.py``, ``client.py``) plus
+one line here, and a client library is imported only when a profile uses that kind."""
 
 from __future__ import annotations
 
@@ -30,14 +30,10 @@ def available_kinds() -> list[str]:
     return found
 
 
-def _module(kind: str) -> Any:
-    return importlib.import_module(KINDS[kind])
-
-
 def settings_model(kind: str) -> Any:
     """The pydantic settings class of ``kind`` (its module must not import heavy clients at import time)."""
-    return _module(kind).Settings
+    return importlib.import_module(f"{KINDS[kind]}.settings").Settings
 
 
 def client_class(kind: str) -> Any:
-    return _module(kind).Client
+    return importlib.import_module(f"{KINDS[kind]}.client").Client

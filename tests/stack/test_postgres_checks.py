@@ -25,7 +25,7 @@ from healthgate.check import spec_of
 from healthgate.errors import AuthFailed, PermissionMissing, TargetDown, Unreachable
 from healthgate.stack.stack import Stack
 from healthgate.targets.base import Target, Timeouts
-from healthgate.targets.postgres import Client as PostgresClient
+from healthgate.targets.postgres.client import Client as PostgresClient
 from healthgate.testing import Outcome, make_target, run_check
 from tests.polling import eventually
 

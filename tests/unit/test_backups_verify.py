@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from healthgate.targets.backups import crc64, verify_gzip, verify_rdb, verify_tar
+from healthgate.targets.backups.client import crc64, verify_gzip, verify_rdb, verify_tar
 
 # ------------------------------------------------------------------------------------------------- builders
 

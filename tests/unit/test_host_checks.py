@@ -21,7 +21,7 @@ from checks import test_backups as backups_checks
 from checks import test_disk as disk_checks
 from checks import test_gpu as gpu_checks
 from healthgate.targets.base import Timeouts
-from healthgate.targets.gpu import parse_query
+from healthgate.targets.gpu.client import parse_query
 from healthgate.testing import make_target, run_check
 from tests.unit.test_backups_verify import make_rdb, pg_dump_text, write_gzip, write_tar_gz
 
@@ -105,7 +105,7 @@ def test_a_missing_path_is_broken_not_failed(tmp_path):
 def test_a_statvfs_that_hangs_is_abandoned_after_the_read_timeout():
     """Stands in for a dead NFS server, which cannot be produced here: the bounded call gives up on it."""
     from healthgate.errors import Unreachable
-    from healthgate.targets.disk import _bounded
+    from healthgate.targets.disk.client import _bounded
 
     started = time.monotonic()
     with pytest.raises(Unreachable, match=r"statvfs\(/mnt/nfs\) did not return within 200ms — a hung network"):

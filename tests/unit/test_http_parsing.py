@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from checks.test_http import _leaks, _refused
-from healthgate.targets.http import GuardrailsSpec, Response, dig, metric_samples
+from healthgate.targets.http.facts import Response, dig, metric_samples
+from healthgate.targets.http.settings import GuardrailsSpec
 
 COLLECTOR = """\
 # HELP otelcol_exporter_send_failed_spans Number of spans that failed to be sent.

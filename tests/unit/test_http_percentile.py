@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healthgate.targets.http import percentile
+from healthgate.targets.http.facts import percentile
 
 TWENTY = [float(i) for i in range(1, 21)]  # 1.0 … 20.0, the default sample count
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from healthgate.targets.http import PRESETS, Settings
+from healthgate.targets.http.settings import PRESETS, Settings
 
 
 def settings(**values: object) -> Settings:

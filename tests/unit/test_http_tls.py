@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from healthgate.targets.tls import Settings, hostname_matches
+from healthgate.targets.tls.facts import hostname_matches
+from healthgate.targets.tls.settings import Settings
 
 
 @pytest.mark.parametrize(("name", "dns", "ips", "matches"), [

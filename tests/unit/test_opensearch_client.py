@@ -13,7 +13,9 @@ from pydantic import ValidationError
 from healthgate.errors import AuthFailed, BadResponse, PermissionMissing, Unreachable
 from healthgate.redact import forget_secrets, redact
 from healthgate.targets.base import Timeouts
-from healthgate.targets.opensearch import Client, NotFound, Settings
+from healthgate.targets.opensearch.client import Client
+from healthgate.targets.opensearch.facts import NotFound
+from healthgate.targets.opensearch.settings import Settings
 from healthgate.testing import make_target
 
 Handler = Callable[[httpx.Request], httpx.Response]

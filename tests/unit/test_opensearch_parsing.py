@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from healthgate.targets.opensearch import (
+from healthgate.targets.opensearch.facts import (
     NodeDisk,
     Snapshot,
     Watermark,
-    base_url,
     disk_settings,
     error_of,
     newest_successful,
@@ -17,6 +16,7 @@ from healthgate.targets.opensearch import (
     trim_doc,
     window_query,
 )
+from healthgate.targets.opensearch.settings import base_url
 
 GIB = 1024**3
 

@@ -12,21 +12,19 @@ from pydantic import ValidationError
 
 from healthgate.errors import Unreachable
 from healthgate.targets.base import Timeouts
-from healthgate.targets.postgres import (
+from healthgate.targets.postgres.client import Client, session_options
+from healthgate.targets.postgres.facts import (
     XID_LIMIT,
-    Client,
     Connections,
     Server,
-    Settings,
     Statement,
     TableMaintenance,
     XidAge,
     approximate_percentile,
-    dsn_address,
-    session_options,
     stale_tables,
     weighted_mean,
 )
+from healthgate.targets.postgres.settings import Settings, dsn_address
 
 DAY = 86400.0
 

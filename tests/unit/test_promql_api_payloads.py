@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from healthgate.errors import BadResponse
-from healthgate.targets.alertmanager import Alert, parse_alerts, parse_silences, render_matcher, split_alerts
-from healthgate.targets.prometheus import parse_rules, parse_targets
+from healthgate.targets.alertmanager.facts import Alert, parse_alerts, parse_silences, render_matcher, split_alerts
+from healthgate.targets.prometheus.facts import parse_rules, parse_targets
 
 TARGETS = {"status": "success", "data": {"activeTargets": [
     {"discoveredLabels": {"__address__": "alertmanager:9093", "job": "alertmanager"},

@@ -8,17 +8,16 @@ import pytest
 from pydantic import ValidationError
 
 from healthgate.errors import BadResponse
-from healthgate.targets.prometheus import (
-    Expectation,
+from healthgate.targets.prometheus.facts import (
     QueryResult,
     Sample,
-    Settings,
     format_labels,
     holds,
     judge,
     parse_query,
     promql_duration,
 )
+from healthgate.targets.prometheus.settings import Expectation, Settings
 
 QUALITY = {"status": "success", "data": {"resultType": "vector", "result": [
     {"metric": {"__name__": "ai_response_quality_score", "instance": "refapp:8000", "job": "refapp"},

@@ -13,18 +13,9 @@ from pydantic import ValidationError
 
 from healthgate.errors import Unreachable
 from healthgate.targets.base import Timeouts
-from healthgate.targets.redis import (
-    READ_ONLY_COMMANDS,
-    Client,
-    Memory,
-    Settings,
-    bounded_scan,
-    grant_for,
-    median,
-    persistence_from_info,
-    redis_address,
-    replication_from_info,
-)
+from healthgate.targets.redis.client import READ_ONLY_COMMANDS, Client, grant_for
+from healthgate.targets.redis.facts import Memory, bounded_scan, median, persistence_from_info, replication_from_info
+from healthgate.targets.redis.settings import Settings, redis_address
 
 # ------------------------------------------------------------------------------------------------ settings
 

@@ -1,9 +1,4 @@
-"""Backups on local disk, as daily_backup.sh leaves them: ``/opt/backups/YYYYMMDD/{database.sql.gz, redis.rdb,
-app_files.tar.gz, config/}``. Freshness, size, integrity and retention of each kind of artifact.
-
-Read-only and bounded: integrity is proven by streaming the newest artifact through a decompressor (never
-extracting anything), chunk by chunk, for at most ``max_verify_seconds``; globbing stops after ``max_entries``.
-"""
+"""The only code that talks to a backups target: read-only, with timeouts on every call."""
 
 from __future__ import annotations
 
@@ -16,103 +11,17 @@ import stat
 import tarfile
 import time
 import zlib
-from dataclasses import dataclass
-from typing import Literal
 
-from pydantic import Field, model_validator
-
-from healthgate.errors import PermissionMissing
+from healthgate.errors import MissingPath, PermissionMissing
+from healthgate.targets.backups.facts import Artifact, Verification
+from healthgate.targets.backups.settings import BackupPattern, Settings
 from healthgate.targets.base import Client as BaseClient
-from healthgate.targets.base import Model, TargetSettings
-from healthgate.targets.disk import MissingPath
-from healthgate.units import Duration, Size, format_duration, format_size
+from healthgate.units import format_duration, format_size
 
 CHUNK = 1024 * 1024
 RDB_MAGIC = re.compile(rb"^REDIS(\d{4})$")
 RDB_EOF = 0xFF
 RDB_FIRST_CHECKSUMMED_VERSION = 5  # older RDB files end with the EOF opcode alone
-
-
-class BackupPattern(Model):
-    name: str = Field(description="what this artifact is, shown in messages: database, redis, config, ...")
-    glob: str = Field(description="glob relative to dir, e.g. */database.sql.gz (one match per backup run)")
-    kind: Literal["file", "dir"] = "file"
-    max_age: Duration | None = Field(26 * 3600.0, description="newest match younger than this (daily + slack); "
-                                                              "null: freshness not judged")
-    min_size: Size = Field(1, description="newest file at least this big (default: not empty)")
-    verify: Literal["none", "gzip", "tar", "rdb"] = Field(
-        "none", description="integrity proof: gzip stream, tar (gzip + every member), or RDB header/EOF/CRC64")
-
-    @model_validator(mode="after")
-    def _verify_needs_file(self) -> BackupPattern:
-        if self.kind == "dir" and self.verify != "none":
-            raise ValueError(f"pattern {self.name!r}: verify={self.verify} applies to files, not kind=dir")
-        return self
-
-
-class Retention(Model):
-    max_age: Duration = Field(30 * 86400.0, description="nothing older is kept (seeds: find -mtime +30 -delete)")
-    min_count: int = Field(7, ge=0, description="at least this many backups of each pattern are kept")
-
-
-DAILY_BACKUP_SH = (
-    BackupPattern(name="database", glob="*/database.sql.gz", min_size=1024, verify="gzip"),
-    BackupPattern(name="redis", glob="*/redis.rdb", verify="rdb"),
-    BackupPattern(name="app_files", glob="*/app_files.tar.gz", verify="gzip"),
-    BackupPattern(name="config", glob="*/config", kind="dir"),
-)
-
-
-class Settings(TargetSettings):
-    dir: str = Field("/opt/backups", description="backup root (daily_backup.sh: /opt/backups/YYYYMMDD)")
-    patterns: tuple[BackupPattern, ...] = Field(DAILY_BACKUP_SH, min_length=1)
-    retention: Retention = Retention()
-    max_verify_seconds: Duration = Field(60.0, gt=0, description="stop reading an artifact after this long")
-    max_entries: int = Field(10_000, ge=1, description="stop globbing a pattern after this many matches")
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> Settings:
-        names = [p.name for p in self.patterns]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"pattern names must be unique; repeated: {', '.join(duplicates)}")
-        return self
-
-    def address(self) -> str:
-        return f"local {self.dir}"
-
-
-# ------------------------------------------------------------------------------------------------- facts
-
-
-@dataclass(frozen=True)
-class Artifact:
-    path: str
-    relative: str
-    mtime: float
-    size: int  # bytes of the file, or of the files under a directory
-    files: int  # 1 for a file; regular files under a directory
-    is_dir: bool = False
-
-    def age(self, now: float) -> float:
-        return now - self.mtime
-
-    def describe(self, now: float) -> str:
-        what = f"{self.files} files, " if self.is_dir else ""
-        return f"{self.relative} ({what}{format_size(self.size)}, {format_duration(self.age(now))} old)"
-
-
-@dataclass(frozen=True)
-class Verification:
-    path: str
-    ok: bool
-    complete: bool  # False when max_verify_seconds ran out before the end: ok then covers only a prefix
-    detail: str
-    bytes_read: int
-    seconds: float
-
-
-# ------------------------------------------------------------------------------------------------- client
 
 
 class Client(BaseClient):
@@ -156,9 +65,6 @@ class Client(BaseClient):
             raise PermissionMissing(f"cannot read {artifact.path}",
                                     hint="the health check user needs read access to the backup files") from None
         raise ValueError(f"unknown verification {how!r}")
-
-
-# ------------------------------------------------------------------------------------------------- verification
 
 
 def verify_gzip(path: str, budget: float) -> Verification:
@@ -276,9 +182,6 @@ def _bad(path: str, detail: str, read: int, started: float) -> Verification:
     return Verification(path, False, True, detail, read, time.monotonic() - started)
 
 
-# ------------------------------------------------------------------------------------------------- internals
-
-
 def _readable_dir(root: str) -> None:
     if not os.path.exists(root):
         raise MissingPath(f"backup directory {root} does not exist on this host",
@@ -306,3 +209,11 @@ def _dir_content(path: str, limit: int) -> tuple[int, int]:
                 if files >= limit:
                     return files, size
     return files, size
+
+
+
+
+
+
+
+

@@ -1,8 +1,4 @@
-"""Prometheus: readiness, scrape targets, loaded alert rules, PromQL expectations, its own failure counters.
-
-The client only reads the HTTP API (``/-/ready``, ``/api/v1/targets``, ``/api/v1/rules``, ``/api/v1/query``);
-turning query results into verdicts is done by pure functions below, tested from recorded API payloads.
-"""
+"""What a prometheus check judges: the facts a client returns, and pure helpers over them."""
 
 from __future__ import annotations
 
@@ -12,22 +8,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
-
-from healthgate.errors import BadResponse, CheckError
-from healthgate.targets._httpjson import ApiClient, ApiRejected, ApiSettings, Probe
-from healthgate.targets.base import Model, Severity
-from healthgate.units import Duration
-
-Op = Literal["<", "<=", ">", ">=", "==", "!="]
-NoData = Literal["fail", "pass", "warn"]
+from healthgate.errors import BadResponse
+from healthgate.targets.prometheus.settings import Expectation
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
 }
 
+
 _NO_DATA_STATUS: dict[str, Literal["passed", "failed", "warned"]] = {
     "fail": "failed", "pass": "passed", "warn": "warned"}
+
 
 # Counters of Prometheus's own failures; any increase means lost data or alerts that were never evaluated or sent.
 INTERNAL_FAILURE_COUNTERS: tuple[str, ...] = (
@@ -40,42 +31,6 @@ INTERNAL_FAILURE_COUNTERS: tuple[str, ...] = (
     "prometheus_tsdb_wal_corruptions_total",
     "prometheus_tsdb_checkpoint_creations_failed_total",
 )
-
-
-class Expectation(Model):
-    """A PromQL instant query whose every series (or scalar) must satisfy ``value op threshold``."""
-
-    name: str = Field(min_length=1, description="short name shown in failures, e.g. quality-score")
-    query: str = Field(min_length=1, description="PromQL instant query, e.g. ai_response_quality_score")
-    op: Op
-    threshold: float
-    no_data: NoData = Field("fail", description="verdict when the query returns no series")
-    severity: Severity = "critical"
-    hint: str = Field("", description="what a failure means and where to look")
-
-
-class PrometheusThresholds(Model):
-    internal_failures_window: Duration = Field(
-        86400.0, description="window over which Prometheus's own failure counters must not increase (daily run)")
-    max_internal_failures: float = Field(0, description="tolerated increase of each failure counter in the window")
-
-
-class Settings(ApiSettings):
-    expect_rules: tuple[str, ...] = Field((), description="alert rule names that must be loaded")
-    expectations: tuple[Expectation, ...] = Field((), description="PromQL expectations")
-    targets_ignore: tuple[str, ...] = Field((), description="scrape jobs whose down targets are not judged")
-    thresholds: PrometheusThresholds = PrometheusThresholds()
-
-    @model_validator(mode="after")
-    def _unique_expectation_names(self) -> Settings:
-        names = [e.name for e in self.expectations]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"expectation names must be unique; repeated: {', '.join(duplicates)}")
-        return self
-
-
-# ------------------------------------------------------------------------------------------------- facts
 
 
 @dataclass(frozen=True)
@@ -130,9 +85,6 @@ class Judgement:
             return f"{e.name}: {e.query} could not be evaluated: {self.error}"
         text = f"{e.name}: {e.query} ({self.observed}) {e.op} {format_value(e.threshold)}"
         return text + (f" — {e.hint}" if e.hint and self.status == "failed" else "")
-
-
-# ------------------------------------------------------------------------------------------ pure helpers
 
 
 def format_value(value: float) -> str:
@@ -257,36 +209,3 @@ def promql_duration(seconds: float) -> str:
         if whole % size == 0:
             return f"{whole // size}{unit}"
     return f"{whole}s"
-
-
-# ------------------------------------------------------------------------------------------------- client
-
-
-class Client(ApiClient):
-    """Read-only: GETs on the HTTP API; queries carry a server-side timeout so a heavy one cannot run on."""
-
-    product = "Prometheus server"
-
-    def ready(self) -> Probe:
-        return self.probe("/-/ready")
-
-    def targets(self) -> list[ScrapeTarget]:
-        # state=active: the dropped targets of a large service discovery can run to megabytes.
-        return parse_targets(self.get_json("/api/v1/targets", {"state": "active"}))
-
-    def rules(self) -> list[Rule]:
-        return parse_rules(self.get_json("/api/v1/rules"))
-
-    def query(self, expr: str) -> QueryResult:
-        """Instant query. A query Prometheus rejects (syntax, timeout) raises ``CheckError`` naming it."""
-        # Seconds as a float; the server gives up a little before we would, so its error names the query.
-        params = {"query": expr, "timeout": f"{max(0.5, self.timeouts.read * 0.9):.1f}"}
-        try:
-            payload = self.get_json("/api/v1/query", params)
-        except ApiRejected as exc:
-            # 400 bad_data: syntax; 422 execution: e.g. many-to-many matching; 503: timeout or overload.
-            if exc.status not in (400, 422):
-                raise
-            raise CheckError(f"Prometheus refused the query (HTTP {exc.status}): {exc.detail}",
-                             hint="fix the query in the profile (try it in the Prometheus UI)") from None
-        return parse_query(payload, query=expr)

@@ -1,10 +1,4 @@
-"""Local filesystems: space and inodes left (``df``), size and age of log directories (``du``, ``find -mtime``).
-
-Reads only metadata of the host the suite runs on: ``statvfs`` of each path and ``lstat`` of the files under each
-log directory, so any user that can list those directories can run it. Walks are bounded by a file count and by
-the read timeout, because a log directory that was never cleaned can hold millions of files; a ``statvfs`` that
-hangs (a stale network mount) is abandoned after the read timeout instead of hanging the run.
-"""
+"""The only code that talks to a disk target: read-only, with timeouts on every call."""
 
 from __future__ import annotations
 
@@ -16,111 +10,16 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
-from pydantic import Field
-
-from healthgate.errors import CheckError, PermissionMissing, Unreachable
+from healthgate.errors import CheckError, MissingPath, PermissionMissing, Unreachable
 from healthgate.targets.base import Client as BaseClient
-from healthgate.targets.base import Model, TargetSettings
-from healthgate.units import Duration, Size, format_duration
+from healthgate.targets.disk.facts import LogScan, OldFile, Usage
+from healthgate.targets.disk.settings import LogDir, Settings
+from healthgate.units import format_duration
 
 T = TypeVar("T")
-
 OLDEST_SHOWN = 10
-
-
-class MissingPath(CheckError):
-    """A configured path is not there: the profile is wrong for this host, or a volume is not mounted."""
-
-    category = "missing path"
-
-
-class LogDir(Model):
-    path: str = Field(description="directory holding logs, e.g. /opt/nightscan/logs")
-    pattern: str = Field("*.log", description="file-name glob of the logs the cleanup deletes (find -name)")
-    retention: Duration | None = Field(30 * 86400.0,
-                                       description="files older than this should be gone (seeds: -mtime +30)")
-    max_size: Size | None = Field(10 * 1024**3, description="total size of all files under the directory (du -sh)")
-
-
-class DiskThresholds(Model):
-    used_pct: float = Field(85.0, gt=0, le=100, description="space used, as df's Use% (seeds: disk usage < 85 %)")
-    inodes_free_min_pct: float = Field(10.0, ge=0, lt=100, description="free inodes at least this % of all")
-
-
-class WalkLimits(Model):
-    max_files: int = Field(100_000, ge=1, description="stop a log-directory walk after visiting this many entries")
-
-
-class Settings(TargetSettings):
-    paths: tuple[str, ...] = Field(("/",), min_length=1,
-                                   description="paths whose filesystem is judged, e.g. [/, /var/lib/postgresql]")
-    log_dirs: tuple[LogDir, ...] = Field((), description="log directories whose size and cleanup are judged")
-    walk: WalkLimits = WalkLimits()
-    thresholds: DiskThresholds = DiskThresholds()
-
-    def address(self) -> str:
-        return "local " + ",".join(self.paths)
-
-
-# ------------------------------------------------------------------------------------------------- facts
-
-
-@dataclass(frozen=True)
-class Usage:
-    path: str
-    mount: str
-    total: int
-    free: int  # available to unprivileged users, as df's Avail
-    used: int
-    inodes_total: int  # 0 when the filesystem does not count inodes (btrfs, some network filesystems)
-    inodes_free: int
-
-    @property
-    def used_pct(self) -> float:
-        """df's Use%: used / (used + available), so the root-reserved blocks count as unusable."""
-        usable = self.used + self.free
-        return 0.0 if usable <= 0 else 100.0 * self.used / usable
-
-    @property
-    def inodes_free_pct(self) -> float | None:
-        return None if self.inodes_total <= 0 else 100.0 * self.inodes_free / self.inodes_total
-
-
-@dataclass(frozen=True)
-class OldFile:
-    path: str
-    age_s: float
-    size: int
-
-
-@dataclass
-class LogScan:
-    path: str
-    pattern: str
-    total_bytes: int = 0
-    files: int = 0
-    matching: int = 0
-    matching_bytes: int = 0
-    old_count: int = 0
-    oldest: list[OldFile] = field(default_factory=list)  # up to OLDEST_SHOWN, oldest first
-    visited: int = 0
-    stopped: str = ""  # why the walk ended early; empty when it saw everything
-    unreadable: list[str] = field(default_factory=list)
-
-    def describe(self) -> str:
-        text = (f"{self.path}: {self.files} files, {self.total_bytes} bytes; {self.matching} match "
-                f"{self.pattern!r} ({self.matching_bytes} bytes)")
-        if self.stopped:
-            text += f"; walk stopped early: {self.stopped}"
-        if self.unreadable:
-            text += f"; unreadable: {', '.join(self.unreadable[:5])}"
-        return text
-
-
-# ------------------------------------------------------------------------------------------------- client
 
 
 class Client(BaseClient):
@@ -214,9 +113,6 @@ class Client(BaseClient):
                 break
         scan.oldest = [OldFile(path, age, size) for age, path, size in sorted(oldest_heap, reverse=True)]
         return scan
-
-
-# ------------------------------------------------------------------------------------------------- internals
 
 
 def _require_exists(path: str, what: str) -> None:

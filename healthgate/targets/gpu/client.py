@@ -1,8 +1,4 @@
-"""NVIDIA GPUs of the local host, through ``nvidia-smi``'s CSV query (memory used/total and utilisation).
-
-``nvidia-smi`` is run as a child process with the read timeout; a host without it, or without a GPU, is reported
-as absent so the checks skip instead of failing. Any user that may run ``nvidia-smi`` can run these checks.
-"""
+"""The only code that talks to a gpu target: read-only, with timeouts on every call."""
 
 from __future__ import annotations
 
@@ -12,65 +8,12 @@ import os
 import shutil
 import signal
 import subprocess
-from dataclasses import dataclass, field
-from typing import Literal
-
-from pydantic import Field
 
 from healthgate.errors import BadResponse, Unreachable
 from healthgate.targets.base import Client as BaseClient
-from healthgate.targets.base import Model, TargetSettings
+from healthgate.targets.gpu.facts import NO_DEVICE_MARKERS, QUERY_ARGS, QUERY_FIELDS, UNAVAILABLE, Gpu, GpuReport
+from healthgate.targets.gpu.settings import Settings
 from healthgate.units import format_duration
-
-QUERY_FIELDS = ("index", "name", "utilization.gpu", "memory.used", "memory.total")
-QUERY_ARGS = (f"--query-gpu={','.join(QUERY_FIELDS)}", "--format=csv,noheader,nounits")
-NO_DEVICE_MARKERS = ("No devices were found",)
-UNAVAILABLE = ("[N/A]", "[Not Supported]", "N/A", "")
-
-
-class GpuThresholds(Model):
-    memory_pct: float = Field(90.0, gt=0, le=100, description="memory.used below this % of memory.total "
-                                                              "(seeds: GPU memory < 90 %)")
-    utilization_pct: float | None = Field(None, gt=0, le=100,
-                                          description="utilisation ceiling; unset: reported, not judged")
-
-
-class Settings(TargetSettings):
-    command: str = Field("nvidia-smi", description="nvidia-smi executable: a name looked up on PATH, or a path")
-    index: Literal["all"] | int | tuple[int, ...] = Field("all", description="GPU index(es) to judge, or all")
-    thresholds: GpuThresholds = GpuThresholds()
-
-    def address(self) -> str:
-        return f"local {self.command}"
-
-    def wanted(self) -> tuple[int, ...] | None:
-        """Indexes to judge; None means every GPU present."""
-        if self.index == "all":
-            return None
-        return (self.index,) if isinstance(self.index, int) else self.index
-
-
-@dataclass(frozen=True)
-class Gpu:
-    index: int
-    name: str
-    utilization_pct: float | None  # None when the driver reports [N/A] / [Not Supported]
-    memory_used_mib: float | None
-    memory_total_mib: float | None
-
-    @property
-    def memory_pct(self) -> float | None:
-        if self.memory_used_mib is None or not self.memory_total_mib:
-            return None
-        return 100.0 * self.memory_used_mib / self.memory_total_mib
-
-
-@dataclass
-class GpuReport:
-    gpus: list[Gpu] = field(default_factory=list)
-    absent: str = ""  # why there is nothing to check; empty when nvidia-smi answered
-    command: str = ""
-    output: str = ""
 
 
 class Client(BaseClient):

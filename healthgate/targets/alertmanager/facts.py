@@ -1,8 +1,4 @@
-"""Alertmanager: healthy and ready, and the alerts firing now (a deployment must not start during an incident).
-
-The client reads ``/-/healthy``, ``/-/ready``, ``/api/v2/alerts`` and ``/api/v2/silences``; sorting alerts into
-blocking, silenced and inhibited is done by pure functions, tested from recorded API payloads.
-"""
+"""What a alertmanager check judges: the facts a client returns, and pure helpers over them."""
 
 from __future__ import annotations
 
@@ -10,22 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import Field
-
 from healthgate.errors import BadResponse
-from healthgate.targets._httpjson import ApiClient, ApiSettings, Probe
-
-
-class Settings(ApiSettings):
-    blocking_severities: tuple[str, ...] = Field(
-        ("critical",), description="an active, unsilenced alert with one of these severities blocks the gate")
-    severity_label: str = Field("severity", description="label holding an alert's severity")
-    filter: tuple[str, ...] = Field(
-        (), description='Alertmanager matchers scoping the alerts judged, e.g. env="prod" (API v2 filter)')
-    ignore_alerts: tuple[str, ...] = Field((), description="alert names never blocking (e.g. Watchdog)")
-
-
-# ------------------------------------------------------------------------------------------------- facts
 
 
 @dataclass(frozen=True)
@@ -74,9 +55,6 @@ class AlertSplit:
     silenced: tuple[Alert, ...]  # blocking severity but silenced (shown as evidence, never blocking)
     inhibited: tuple[Alert, ...]  # blocking severity but inhibited by another alert
     other: tuple[Alert, ...]  # every other active alert
-
-
-# ------------------------------------------------------------------------------------------ pure helpers
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -152,27 +130,3 @@ def split_alerts(alerts: Sequence[Alert], *, severities: Sequence[str], severity
         else:
             other.append(alert)
     return AlertSplit(tuple(blocking), tuple(silenced), tuple(inhibited), tuple(other))
-
-
-# ------------------------------------------------------------------------------------------------- client
-
-
-class Client(ApiClient):
-    """Read-only: GETs on the health endpoints and API v2."""
-
-    product = "Alertmanager"
-
-    def healthy(self) -> Probe:
-        return self.probe("/-/healthy")
-
-    def ready(self) -> Probe:
-        return self.probe("/-/ready")
-
-    def alerts(self, filters: Sequence[str] = ()) -> list[Alert]:
-        """Every active alert, silenced and inhibited ones included (they are evidence), within ``filters``."""
-        params = [("active", "true"), ("silenced", "true"), ("inhibited", "true"), ("unprocessed", "true")]
-        params += [("filter", f) for f in filters]
-        return parse_alerts(self.get_json("/api/v2/alerts", params))
-
-    def silences(self) -> list[Silence]:
-        return parse_silences(self.get_json("/api/v2/silences"))

@@ -1,18 +1,4 @@
-"""PostgreSQL servers: reachability, connections, sessions, replication, statement times, maintenance, schema.
-
-The client opens one read-only session per target per worker (``default_transaction_read_only=on``, a
-``statement_timeout`` equal to the read timeout and a shorter ``lock_timeout``) and runs only SELECTs on statistics
-views and catalogs. A monitoring login with ``pg_monitor`` and CONNECT on the database is enough for every check but
-the schema-version one, which needs SELECT on the migrations table:
-
-    CREATE ROLE healthgate LOGIN PASSWORD '...';
-    GRANT pg_monitor TO healthgate;
-    GRANT CONNECT ON DATABASE app TO healthgate;
-    GRANT SELECT ON schema_migrations TO healthgate;   -- only with a `migrations:` setting
-
-Without ``pg_read_all_stats`` (part of ``pg_monitor``) PostgreSQL hides the state and query of other roles'
-sessions instead of refusing: checks that would then undercount raise ``PermissionMissing`` rather than pass.
-"""
+"""The only code that talks to a postgres target: read-only, with timeouts on every call."""
 
 from __future__ import annotations
 
@@ -23,295 +9,43 @@ import re
 import socket
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from healthgate.errors import AuthFailed, BadResponse, CheckError, PermissionMissing, Unreachable
 from healthgate.targets.base import Client as BaseClient
-from healthgate.targets.base import Model, TargetSettings, Timeouts
-from healthgate.units import Duration, Size, format_duration
+from healthgate.targets.base import Timeouts
+from healthgate.targets.postgres.facts import (
+    MARKER,
+    MONITOR_GRANT,
+    Connections,
+    InvalidIndex,
+    LockWait,
+    Server,
+    Session,
+    Standby,
+    Statement,
+    StatementTimes,
+    TableMaintenance,
+    WalReceiver,
+    XidAge,
+    approximate_percentile,
+    weighted_mean,
+)
+from healthgate.targets.postgres.settings import Migrations, Settings, dsn_parts
 
-# Marks the suite's own statements, so statement statistics and session lists can leave them out.
-MARKER = "/* healthgate */"
 APPLICATION_NAME = "healthgate"
 # Maintenance and DDL: pg_stat_statements tracks them too (track_utility), but one VACUUM is not a slow query.
 MAINTENANCE_STATEMENTS = (r"^\s*(vacuum|analyze|create|alter|drop|reindex|cluster|copy|grant|revoke|truncate|"
                           r"checkpoint|refresh|comment|lock|set|reset|discard|listen|unlisten|notify)\M")
-XID_LIMIT = 2**31  # transaction IDs a database can age before PostgreSQL stops accepting writes
-MONITOR_GRANT = "GRANT pg_monitor TO {user}"
-
 # lock_timeout as a share of the read timeout: a check stuck behind someone's lock then ends with an error naming
 # the lock, before statement_timeout would end it with an anonymous timeout.
 _LOCK_FRACTION = 0.5
 # Extra time, beyond statement_timeout, before the client stops waiting for a server that does not answer at all.
 _WATCHDOG_GRACE_S = 2.0
-
-
-class Migrations(Model):
-    """Where the applied schema version is recorded, and the version this release expects."""
-
-    table: str = Field(description="e.g. schema_migrations, or public.alembic_version")
-    column: str = Field("version", description="column holding the version; the check reads its max()")
-    expected: str = Field(description="version the database must be at, e.g. 20250713_01")
-
-
-class PostgresThresholds(Model):
-    connections_used_pct: float = Field(90.0, gt=0, le=100,
-                                        description="client sessions below this % of max_connections "
-                                                    "(seeds: active connections < 90 % pool)")
-    idle_in_transaction: Duration = Field(600.0, description="a session idle in a transaction longer than this "
-                                                             "counts (seeds: terminated after 10 minutes)")
-    max_idle_in_transaction_sessions: int = Field(0, ge=0, description="sessions allowed over that age")
-    longest_query: Duration = Field(300.0, description="longest running active statement")
-    replication_lag: Duration = Field(5.0, description="standby replay lag (seeds: replication lag < 5 s)")
-    query_mean: Duration = Field(0.100, description="mean statement time, weighted by calls")
-    query_p95: Duration = Field(0.100, description="approximate P95 statement time (seeds: query time < "
-                                                   "100 ms P95)")
-    vacuum_age: Duration = Field(7 * 86400.0, description="time since the last (auto)vacuum of a checked table")
-    analyze_age: Duration = Field(7 * 86400.0, description="time since the last (auto)analyze of a checked table")
-    xid_age_pct: float = Field(50.0, gt=0, le=100, description="age(datfrozenxid) below this % of 2^31")
-    lock_wait: Duration = Field(30.0, description="longest wait of a session for a lock")
-
-
-class Settings(TargetSettings):
-    dsn: str = Field(description="libpq URL or key=value string, e.g. "
-                                 "postgresql://healthgate:${PG_PASSWORD}@db.internal:5432/app")
-    role: Literal["primary", "standby", "auto"] = Field(
-        "auto", description="what the server must be; auto judges whatever it is")
-    expected_major_version: int | None = Field(None, ge=9, description="server major version, e.g. 15")
-    min_standbys: int = Field(0, ge=0, description="standbys a primary must have streaming")
-    tables: tuple[str, ...] = Field((), description="tables whose vacuum/analyze age is checked "
-                                                    "(default: the largest ones)")
-    largest_tables: int = Field(5, ge=1, le=100, description="how many of the largest tables when `tables` is "
-                                                             "empty")
-    max_database_size: Size | None = Field(None, description="size the database must stay below")
-    migrations: Migrations | None = None
-    thresholds: PostgresThresholds = PostgresThresholds()
-
-    def address(self) -> str:
-        return dsn_address(self.dsn)
-
-
-# ------------------------------------------------------------------------------------------------- facts
-
-
-@dataclass(frozen=True)
-class Server:
-    version: str
-    version_num: int
-    in_recovery: bool
-    database: str
-    user: str
-
-    @property
-    def major(self) -> int:
-        # 9.6 is 90600 (major 9.6, reported as 9); 10 and later are 100000 × major + minor.
-        return self.version_num // 10000
-
-
-@dataclass(frozen=True)
-class Connections:
-    used: int  # client backends, every state, every database
-    max_connections: int
-    superuser_reserved: int
-    by_state: dict[str, int]
-
-    @property
-    def used_pct(self) -> float:
-        return 100.0 * self.used / self.max_connections
-
-
-@dataclass(frozen=True)
-class Session:
-    pid: int
-    user: str
-    application: str
-    client: str
-    state: str
-    seconds: float  # in the state (idle in transaction) or in the statement (active)
-    query: str
-
-    def describe(self) -> str:
-        return (f"pid {self.pid} {self.user}@{self.client or 'local'} app={self.application or '-'} "
-                f"{self.state} {self.seconds:.0f}s: {self.query}")
-
-
-@dataclass(frozen=True)
-class LockWait:
-    pid: int
-    user: str
-    seconds: float
-    lock: str  # e.g. "AccessExclusiveLock on relation public.orders"
-    blocked_by: tuple[int, ...]
-    query: str
-
-    def describe(self) -> str:
-        blockers = ", ".join(map(str, self.blocked_by)) or "?"
-        return f"pid {self.pid} ({self.user}) waits {self.seconds:.0f}s for {self.lock}, blocked by {blockers}: " \
-               f"{self.query}"
-
-
-@dataclass(frozen=True)
-class Standby:
-    name: str
-    client: str
-    state: str
-    replay_lag_s: float | None  # None once the standby has caught up and nothing was written since
-
-
-@dataclass(frozen=True)
-class WalReceiver:
-    status: str | None  # None when no WAL receiver process runs
-    sender: str
-    lag_s: float | None
-    replay_paused: bool = False
-
-
-@dataclass(frozen=True)
-class Statement:
-    calls: int
-    mean_ms: float
-    query: str = ""
-
-
-@dataclass(frozen=True)
-class StatementTimes:
-    """Per-statement means from pg_stat_statements and the figures judged from them."""
-
-    statements: tuple[Statement, ...]
-    mean_ms: float | None
-    p95_ms: float | None
-
-    @property
-    def calls(self) -> int:
-        return sum(s.calls for s in self.statements)
-
-
-@dataclass(frozen=True)
-class TableMaintenance:
-    name: str
-    rows: int  # live + dead tuples, as the statistics collector counts them
-    size: int
-    vacuum_age_s: float | None  # None: never vacuumed (neither VACUUM nor autovacuum)
-    analyze_age_s: float | None
-
-
-@dataclass(frozen=True)
-class XidAge:
-    database: str
-    age: int
-
-    @property
-    def pct(self) -> float:
-        return 100.0 * self.age / XID_LIMIT
-
-
-@dataclass(frozen=True)
-class InvalidIndex:
-    name: str
-    table: str
-
-
-# ------------------------------------------------------------------------------------------ pure helpers
-
-
-def weighted_mean(statements: Sequence[Statement]) -> float | None:
-    """Mean statement time over every call: Σ(mean × calls) / Σ calls (the same as total_exec_time / calls)."""
-    calls = sum(s.calls for s in statements)
-    if calls == 0:
-        return None
-    return sum(s.mean_ms * s.calls for s in statements) / calls
-
-
-def approximate_percentile(statements: Sequence[Statement], pct: float) -> float | None:
-    """The ``pct`` percentile of call times, approximated from per-statement means weighted by calls.
-
-    pg_stat_statements keeps no per-call times, so each call of a statement is taken to last its mean: the answer is
-    the mean of the statement that holds the call at rank ceil(pct % of all calls) when calls are ordered by time.
-    A statement that is fast on average but sometimes slow is therefore under-estimated.
-    """
-    if not 0 < pct <= 100:
-        raise ValueError(f"percentile must be in (0, 100], not {pct}")
-    ordered = sorted((s for s in statements if s.calls > 0), key=lambda s: s.mean_ms)
-    total = sum(s.calls for s in ordered)
-    if total == 0:
-        return None
-    rank = max(1, math.ceil(pct / 100 * total))
-    seen = 0
-    for statement in ordered:
-        seen += statement.calls
-        if seen >= rank:
-            return statement.mean_ms
-    return ordered[-1].mean_ms
-
-
-def stale_tables(tables: Sequence[TableMaintenance], *, vacuum_age: float, analyze_age: float) -> list[str]:
-    """Descriptions of the tables not vacuumed or analyzed recently enough; empty tables never count."""
-    found = []
-    for table in tables:
-        problems = []
-        for done, age, limit in (("vacuumed", table.vacuum_age_s, vacuum_age),
-                                 ("analyzed", table.analyze_age_s, analyze_age)):
-            if age is None:
-                if table.rows > 0:
-                    problems.append(f"never {done}")
-            elif age > limit:
-                problems.append(f"{done} {format_duration(age)} ago")
-        if problems:
-            found.append(f"{table.name} ({', '.join(problems)}; {table.rows} rows)")
-    return found
-
-
-def dsn_parts(dsn: str) -> dict[str, str]:
-    """libpq connection parameters of a URL or key=value string (``ValueError`` when malformed)."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        return {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
-    except Exception as exc:  # psycopg.ProgrammingError; its text never contains the password
-        raise ValueError(f"not a libpq connection string: {exc}") from None
-
-
-def dsn_address(dsn: str) -> str:
-    """``postgresql://host:port/dbname`` of a DSN, without user or password."""
-    try:
-        parts = dsn_parts(dsn)
-    except ValueError:
-        return "postgresql://<unparsable dsn>"
-    host = parts.get("host") or parts.get("hostaddr") or "localhost"
-    if ":" in host and "," not in host and not host.startswith("/"):
-        host = f"[{host}]"
-    port = parts.get("port") or "5432"
-    dbname = parts.get("dbname") or parts.get("user") or ""
-    return f"postgresql://{host}:{port}/{dbname}"
-
-
-def session_options(read_timeout_s: float, existing: str = "") -> str:
-    """libpq ``options``: the DSN's own first, ours after them so ours win."""
-    statement_ms = max(1, round(read_timeout_s * 1000))
-    lock_ms = max(1, round(read_timeout_s * 1000 * _LOCK_FRACTION))
-    ours = (f"-c default_transaction_read_only=on -c statement_timeout={statement_ms} "
-            f"-c lock_timeout={lock_ms}")
-    return f"{existing} {ours}".strip()
-
-
-def _qualified(name: str) -> list[str]:
-    """``schema.table`` or ``table`` as identifier parts (quotes in profiles are not interpreted)."""
-    parts = name.split(".")
-    if len(parts) > 2 or not all(parts):
-        raise ValueError(f"{name!r} is not a table name; use table or schema.table")
-    return parts
-
-
 _AUTH_FAILED = re.compile(r"password authentication failed|no pg_hba\.conf entry|authentication failed|"
                           r"role \"[^\"]*\" does not exist|password is required|no password supplied")
 _NO_SLOTS = re.compile(r"too many clients already|remaining connection slots are reserved")
 _NO_CONNECT = re.compile(r"permission denied for database \"(?P<db>[^\"]+)\"")
-
-
-# ------------------------------------------------------------------------------------------------ client
 
 
 class Client(BaseClient):
@@ -617,3 +351,34 @@ class Client(BaseClient):
         grant = f"GRANT SELECT ON {migrations.table} TO {{user}}"
         (version,) = self._one(query, grant=grant)
         return None if version is None else str(version)
+
+
+
+
+
+
+
+
+
+
+def session_options(read_timeout_s: float, existing: str = "") -> str:
+    """libpq ``options``: the DSN's own first, ours after them so ours win."""
+    statement_ms = max(1, round(read_timeout_s * 1000))
+    lock_ms = max(1, round(read_timeout_s * 1000 * _LOCK_FRACTION))
+    ours = (f"-c default_transaction_read_only=on -c statement_timeout={statement_ms} "
+            f"-c lock_timeout={lock_ms}")
+    return f"{existing} {ours}".strip()
+
+
+def _qualified(name: str) -> list[str]:
+    """``schema.table`` or ``table`` as identifier parts (quotes in profiles are not interpreted)."""
+    parts = name.split(".")
+    if len(parts) > 2 or not all(parts):
+        raise ValueError(f"{name!r} is not a table name; use table or schema.table")
+    return parts
+
+
+
+
+
+

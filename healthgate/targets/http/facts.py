@@ -1,0 +1,123 @@
+"""What a http check judges: the facts a client returns, and pure helpers over them."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from healthgate.errors import BadResponse
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    elapsed: float
+    truncated: bool
+    url: str
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def excerpt(self, size: int = 120) -> str:
+        return self.text()[:size].replace("\n", " ")
+
+    def json(self) -> Any:
+        if self.truncated:
+            raise BadResponse(f"{self.url} answered more than the {len(self.body)}-byte limit; cannot parse JSON",
+                              hint="raise max_body for this target if the endpoint is legitimately large")
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            ctype = self.headers.get("content-type", "?")
+            raise BadResponse(f"{self.url} answered HTTP {self.status} with non-JSON ({ctype}): {self.excerpt()!r}",
+                              hint="is this the service's health endpoint, or a proxy/error page?") from None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sampled request: ``status`` is None when no answer came (timeout, refused, reset)."""
+
+    status: int | None
+    elapsed: float
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status is None or self.status >= 400
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    method: str
+    url: str
+    samples: tuple[Sample, ...]
+    concurrency: int
+    wall_time: float
+
+    @property
+    def latencies(self) -> list[float]:
+        return [s.elapsed for s in self.samples]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for s in self.samples if s.failed)
+
+    @property
+    def error_rate_pct(self) -> float:
+        return 100.0 * self.errors / len(self.samples)
+
+    def outcomes(self) -> dict[str, int]:
+        """Counts per answer, e.g. ``{"HTTP 200": 19, "HTTP 500": 1}``, for messages and evidence."""
+        return dict(Counter(f"HTTP {s.status}" if s.status is not None else "no answer" for s in self.samples))
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile: the smallest sample with at least ``pct`` % of the samples at or below it.
+
+    Always one of the samples (no interpolation), so with 20 samples P95 is the 19th fastest and P99 the slowest.
+    """
+    if not values:
+        raise ValueError("percentile of no samples")
+    if not 0 < pct <= 100:
+        raise ValueError(f"percentile must be in (0, 100], not {pct}")
+    ordered = sorted(values)
+    rank = math.ceil(pct / 100 * len(ordered))
+    return ordered[max(rank, 1) - 1]
+
+
+def dig(payload: Any, dotted: str) -> tuple[bool, Any]:
+    """``(found, value)`` of a dotted path in decoded JSON (``status.overall.state``)."""
+    value = payload
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
+
+
+_EXPOSITION = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)(?:\s+-?\d+)?$")
+
+
+def metric_samples(text: str, prefix: str) -> list[tuple[str, float]]:
+    """``(series, value)`` for each sample of the Prometheus text format whose name starts with ``prefix``."""
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith(prefix):
+            continue
+        match = _EXPOSITION.match(line)
+        if match is None:
+            continue
+        try:
+            value = float(match.group(3))
+        except ValueError:
+            continue
+        found.append((match.group(1) + (match.group(2) or ""), value))
+    return found

@@ -1,0 +1,210 @@
+"""What a opensearch check judges: the facts a client returns, and pure helpers over them."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from healthgate.errors import BadResponse
+
+SAMPLE_DOC_CHARS = 1500
+
+
+
+
+
+
+@dataclass(frozen=True)
+class Health:
+    status: str
+    number_of_nodes: int
+    active_shards: int
+    unassigned_shards: int
+    initializing_shards: int
+    relocating_shards: int
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: str
+    shard: str
+    primary: bool
+    state: str
+    reason: str
+
+    def describe(self) -> str:
+        kind = "primary" if self.primary else "replica"
+        return f"{self.index}[{self.shard}] {kind}" + (f" ({self.reason})" if self.reason else "")
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """A disk watermark as configured: a share of the disk used, or a minimum of free bytes."""
+
+    setting: str
+    raw: str
+    used_pct: float | None = None
+    free_bytes: int | None = None
+
+    def used_pct_on(self, total_bytes: int) -> float:
+        """The used share of a disk of ``total_bytes`` at which this watermark is crossed."""
+        if self.used_pct is not None:
+            return self.used_pct
+        assert self.free_bytes is not None
+        if total_bytes <= 0:
+            return 100.0
+        return max(0.0, 100.0 * (total_bytes - self.free_bytes) / total_bytes)
+
+
+@dataclass(frozen=True)
+class DiskSettings:
+    low: Watermark
+    high: Watermark
+    flood_stage: Watermark
+    threshold_enabled: bool
+    single_data_node_enforced: bool | None
+
+
+@dataclass(frozen=True)
+class NodeDisk:
+    name: str
+    total_bytes: int
+    available_bytes: int
+
+    @property
+    def used_pct(self) -> float:
+        if self.total_bytes <= 0:
+            return 0.0
+        return 100.0 * (self.total_bytes - self.available_bytes) / self.total_bytes
+
+
+@dataclass(frozen=True)
+class Count:
+    index: str
+    body: dict[str, Any]
+    count: int
+    shards_failed: int
+
+
+@dataclass(frozen=True)
+class Hits:
+    index: str
+    body: dict[str, Any]
+    total: int
+    docs: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    name: str
+    state: str
+    end_time_ms: int | None
+
+
+_BYTE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4, "pb": 1024**5}
+
+
+_BYTES = re.compile(r"^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|pb)$")
+
+
+def parse_watermark(setting: str, raw: str) -> Watermark:
+    """``85%`` or ``0.85`` (share of the disk used) or ``500mb`` (free space left), as OpenSearch accepts them."""
+    text = str(raw).strip().lower()
+    try:
+        if text.endswith("%"):
+            return Watermark(setting, str(raw), used_pct=float(text[:-1]))
+        ratio = float(text)
+    except ValueError:
+        pass
+    else:
+        if 0.0 <= ratio <= 1.0:
+            return Watermark(setting, str(raw), used_pct=ratio * 100.0)
+        raise ValueError(f"{setting}={raw!r}: a ratio must be between 0 and 1")
+    match = _BYTES.match(text)
+    if match is None:
+        raise ValueError(f"{setting}={raw!r} is neither a percentage, a ratio nor a byte size")
+    return Watermark(setting, str(raw), free_bytes=int(float(match.group(1)) * _BYTE_UNITS[match.group(2)]))
+
+
+def effective_setting(settings: dict[str, Any], key: str) -> Any:
+    """The value a flat ``_cluster/settings?include_defaults`` answer gives ``key``: transient wins over
+    persistent, which wins over the node's default."""
+    for scope in ("transient", "persistent", "defaults"):
+        values = settings.get(scope) or {}
+        if key in values and values[key] is not None:
+            return values[key]
+    return None
+
+
+DISK_PREFIX = "cluster.routing.allocation.disk."
+
+
+def disk_settings(settings: dict[str, Any]) -> DiskSettings:
+    marks = {}
+    for level, fallback in (("low", "85%"), ("high", "90%"), ("flood_stage", "95%")):
+        key = f"{DISK_PREFIX}watermark.{level}"
+        marks[level] = parse_watermark(key, str(effective_setting(settings, key) or fallback))
+    enabled = str(effective_setting(settings, f"{DISK_PREFIX}threshold_enabled") or "true").lower() == "true"
+    single = effective_setting(settings, f"{DISK_PREFIX}watermark.enable_for_single_data_node")
+    return DiskSettings(marks["low"], marks["high"], marks["flood_stage"], enabled,
+                        None if single is None else str(single).lower() == "true")
+
+
+def node_disks(stats: dict[str, Any]) -> list[NodeDisk]:
+    nodes = []
+    for node_id, node in sorted((stats.get("nodes") or {}).items()):
+        total = ((node.get("fs") or {}).get("total") or {})
+        if "total_in_bytes" not in total:
+            continue
+        nodes.append(NodeDisk(str(node.get("name", node_id)), int(total["total_in_bytes"]),
+                              int(total.get("available_in_bytes", total.get("free_in_bytes", 0)))))
+    return nodes
+
+
+def window_query(timestamp_field: str, window_s: float, *extra: dict[str, Any]) -> dict[str, Any]:
+    """A query for documents stamped within the last ``window_s`` seconds of the cluster's clock, ANDed with
+    ``extra`` queries (scored ones go to ``must`` so a ``match`` behaves as in the runbook)."""
+    since = {"range": {timestamp_field: {"gte": f"now-{max(1, round(window_s))}s"}}}
+    query: dict[str, Any] = {"bool": {"filter": [since]}}
+    if extra:
+        query["bool"]["must"] = list(extra)
+    return {"query": query}
+
+
+def newest_successful(snapshots: list[Snapshot]) -> Snapshot | None:
+    done = [s for s in snapshots if s.state == "SUCCESS" and s.end_time_ms is not None]
+    return max(done, key=lambda s: s.end_time_ms or 0, default=None)
+
+
+def error_of(payload: Any) -> tuple[str, str]:
+    """(type, reason) of an OpenSearch error answer, using the root cause when there is one."""
+    if not isinstance(payload, dict):
+        return "", str(payload)[:200]
+    error = payload.get("error")
+    if isinstance(error, str):
+        return "", error
+    if not isinstance(error, dict):
+        return "", json.dumps(payload)[:200]
+    causes = error.get("root_cause") or []
+    first = causes[0] if causes and isinstance(causes[0], dict) else error
+    return str(first.get("type", error.get("type", ""))), str(first.get("reason", error.get("reason", "")))
+
+
+def trim_doc(hit: dict[str, Any], limit: int = SAMPLE_DOC_CHARS) -> str:
+    """One search hit as one line of JSON, cut at ``limit`` characters (prompts can be long)."""
+    shown = {"_index": hit.get("_index"), "_id": hit.get("_id"), **(hit.get("_source") or {})}
+    text = json.dumps(shown, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class NotFound(BadResponse):
+    """A 404 a check turns into a verdict (missing index pattern, missing repository); left uncaught it reports
+    the check broken, like any other answer we could not use."""
+
+    def __init__(self, kind: str, reason: str, where: str) -> None:
+        self.kind = kind
+        self.reason = reason
+        super().__init__(f"{where} answered 404: {kind}: {reason}")
