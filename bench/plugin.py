@@ -173,7 +173,7 @@ def pytest_collection(session: pytest.Session) -> Any:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
-    from healthgate.plugin import ITEM
+    from healthgate.run_state import ITEM
 
     info = item.stash.get(ITEM, None)
     _current["item"] = item.nodeid

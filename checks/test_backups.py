@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from healthgate.check import ALL, DAILY, DRILL, PRE, check
+from healthgate.check import ALL, DAILY, PRE, RESTORE_DRILL, check
 from healthgate.expect import evidence, fail, note
 from healthgate.units import format_duration, format_size
 
@@ -92,7 +92,7 @@ def test_backup_dir_copy(backups):
                                             "source path and the job's permissions")
 
 
-@check(phases=(DAILY, DRILL), severity="critical", runbook="backup-integrity")
+@check(phases=(DAILY, RESTORE_DRILL), severity="critical", runbook="backup-integrity")
 def test_backup_integrity(backups):
     """The newest artifact of each verified pattern reads through: complete gzip stream, tar members, or RDB
     magic + EOF opcode + CRC64 (bounded by max_verify_seconds).

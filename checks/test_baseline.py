@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from healthgate.baseline import collect_backups, collect_opensearch, collect_postgres, collect_redis, compare
-from healthgate.baseline.plugin import COMPARE, RECORD, role
-from healthgate.baseline.store import now_iso
 from healthgate.check import POST, PRE, RECOVERY, check
+from healthgate.data_safety import compare, fingerprints
+from healthgate.data_safety.plugin import COMPARE, RECORD, role
+from healthgate.data_safety.store import now_iso
 from healthgate.expect import evidence, fail, note
 
 # ------------------------------------------------------------------------------------------------ PostgreSQL
@@ -26,7 +26,7 @@ def test_postgres_baseline_recorded(postgres, data_safety):
     """Row counts, newest ids and timestamps, schema and migration version are recorded (CONNECT, SELECT on the
     listed tables and the migrations table)."""
     spec = data_safety.baseline_spec(postgres)
-    fingerprint = collect_postgres.fingerprint(postgres.settings.dsn, spec, postgres.timeouts)
+    fingerprint = fingerprints.postgres(postgres, spec)
     missing = [table for table, entry in fingerprint["rows"].items() if entry["method"] == "missing"]
     unanalysed = [table for table, entry in fingerprint["rows"].items()
                   if entry["method"] == "estimate" and entry["count"] is None]
@@ -57,7 +57,7 @@ def test_postgres_recovery_point(postgres, data_safety):
 def _compare_postgres(postgres: Any, data_safety: Any, *, mode: compare.Mode) -> None:
     spec = data_safety.baseline_spec(postgres)
     baseline, recorded = data_safety.baseline_of(postgres)
-    current = collect_postgres.fingerprint(postgres.settings.dsn, spec, postgres.timeouts)
+    current = fingerprints.postgres(postgres, spec)
     rows = compare.postgres(recorded, current, spec, mode=mode, rpo=data_safety.data_safety.rpo,
                             expected_migrations=data_safety.data_safety.expected_migrations)
     _judge(postgres, rows, baseline)
@@ -71,7 +71,7 @@ def _compare_postgres(postgres: Any, data_safety: Any, *, mode: compare.Mode) ->
 def test_redis_baseline_recorded(redis, data_safety):
     """DBSIZE and key counts per configured pattern (bounded SCAN) are recorded (ACL +@read)."""
     spec = data_safety.baseline_spec(redis)
-    fingerprint = _redis_fingerprint(redis, spec)
+    fingerprint = fingerprints.redis(redis, spec.patterns)
     _record(redis, data_safety, fingerprint, [
         ("dbsize", str(fingerprint["dbsize"])),
         *((f"keys {p}", _shown(entry)) for p, entry in fingerprint["patterns"].items()),
@@ -84,16 +84,11 @@ def test_redis_keys_kept(redis, data_safety):
     """No configured key pattern lost keys beyond its tolerance (DBSIZE judged only with dbsize_tolerance)."""
     spec = data_safety.baseline_spec(redis)
     baseline, recorded = data_safety.baseline_of(redis)
-    current = _redis_fingerprint(redis, spec)
+    current = fingerprints.redis(redis, spec.patterns)
     rows = compare.counts(spec.patterns, recorded.get("patterns", {}), current["patterns"],
                           lambda pattern: spec.tolerance.get(pattern, 0), "keys")
     rows.append(compare.count_row("dbsize", recorded.get("dbsize"), current["dbsize"], spec.dbsize_tolerance))
     _judge(redis, rows, baseline)
-
-
-def _redis_fingerprint(redis: Any, spec: Any) -> dict[str, Any]:
-    return collect_redis.fingerprint(redis.settings.url, spec.patterns, redis.timeouts,
-                                     scan=getattr(redis.settings, "scan", None), where=redis.id)
 
 
 # ------------------------------------------------------------------------------------------------ OpenSearch
@@ -104,7 +99,7 @@ def _redis_fingerprint(redis: Any, spec: Any) -> dict[str, Any]:
 def test_opensearch_baseline_recorded(opensearch, data_safety):
     """Document counts per configured index pattern are recorded (read on those indices)."""
     spec = data_safety.baseline_spec(opensearch)
-    fingerprint = _opensearch_fingerprint(opensearch, spec)
+    fingerprint = fingerprints.opensearch(opensearch, spec.index_patterns)
     _record(opensearch, data_safety, fingerprint,
             [(f"documents {p}", str(n)) for p, n in fingerprint["indices"].items()])
 
@@ -115,17 +110,12 @@ def test_opensearch_documents_kept(opensearch, data_safety):
     """No configured index pattern lost documents beyond its tolerance."""
     spec = data_safety.baseline_spec(opensearch)
     baseline, recorded = data_safety.baseline_of(opensearch)
-    current = _opensearch_fingerprint(opensearch, spec)
+    current = fingerprints.opensearch(opensearch, spec.index_patterns)
     as_entries = {name: {"count": count} for name, count in recorded.get("indices", {}).items()}
     now_entries = {name: {"count": count} for name, count in current["indices"].items()}
     rows = compare.counts(spec.index_patterns, as_entries, now_entries,
                           lambda pattern: spec.tolerance.get(pattern, 0), "documents")
     _judge(opensearch, rows, baseline)
-
-
-def _opensearch_fingerprint(opensearch: Any, spec: Any) -> dict[str, Any]:
-    return collect_opensearch.fingerprint(opensearch.settings, spec.index_patterns, opensearch.timeouts,
-                                          where=opensearch.id)
 
 
 # ------------------------------------------------------------------------------------------------ backups
@@ -161,7 +151,7 @@ def _backups_fingerprint(backups: Any, spec: Any) -> dict[str, Any]:
         fail(backups, f"data_safety.baseline.backups.{backups.name}.patterns names unknown pattern(s) "
                       f"{', '.join(unknown)}; the target's patterns: {', '.join(known)}")
     chosen = [(name, known[name]) for name in (spec.patterns or known)]
-    return collect_backups.fingerprint(settings.dir, chosen, max_entries=settings.max_entries)
+    return fingerprints.backups(backups, chosen)
 
 
 # ------------------------------------------------------------------------------------------------ shared

@@ -11,21 +11,20 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from healthgate.baseline import collect_postgres, collect_redis, compare
-from healthgate.baseline.plugin import DRILL, role
-from healthgate.check import DRILL as DRILL_PHASE
-from healthgate.check import check
-from healthgate.drill import postgres as postgres_drill
-from healthgate.drill import redis as redis_drill
-from healthgate.drill.backup_file import DrillError
+from healthgate.check import RESTORE_DRILL, check
+from healthgate.data_safety import compare, fingerprints
+from healthgate.data_safety.plugin import RESTORE, role
+from healthgate.data_safety.restore_drill import postgres as postgres_drill
+from healthgate.data_safety.restore_drill import redis as redis_drill
+from healthgate.data_safety.restore_drill.backup_file import DrillError
 from healthgate.expect import evidence, expect, fail
 from healthgate.units import format_duration, format_size
 
-DRILL_HEADERS = ("item", "reference", "restored", "change", "allowed", "verdict")
+RESTORE_HEADERS = ("item", "reference", "restored", "change", "allowed", "verdict")
 
 
-@role(DRILL)
-@check(phases=(DRILL_PHASE,), severity="critical", runbook="restore-drill.md#postgres-restore-drill")
+@role(RESTORE)
+@check(phases=(RESTORE_DRILL,), severity="critical", runbook="restore-drill.md#postgres-restore-drill")
 def test_postgres_restore_drill(postgres, data_safety):
     """The newest PostgreSQL dump restores without error into a throwaway server of the same major version,
     within the RTO (seeds: MTTR < 15 min), with every listed table present and its rows within tolerance of the
@@ -54,13 +53,13 @@ def test_postgres_restore_drill(postgres, data_safety):
             continue
         rows.append(compare.count_row(f"rows {table}", reference.get(table), restored.get("count"),
                                       spec.tolerance))
-    evidence(f"restored rows against the {source}", compare.render_table(rows, DRILL_HEADERS))
+    evidence(f"restored rows against the {source}", compare.render_table(rows, RESTORE_HEADERS))
     expect(postgres, "restore_s", round(result.restore_seconds, 2), "<=", rto, unit="s",
            hint="the restore alone exceeds the recovery time objective: faster storage, parallel pg_restore -j "
                 "(custom format), or a standby")
     if any(row.failed for row in rows):
         fail(postgres, f"restored {result.backup} in {result.restore_seconds:.1f}s, but "
-                       + compare.failure_message(rows, f"restored rows against the {source}", DRILL_HEADERS))
+                       + compare.failure_message(rows, f"restored rows against the {source}", RESTORE_HEADERS))
 
 
 def _postgres_reference(postgres: Any, data_safety: Any, spec: Any) -> tuple[dict[str, Any], str]:
@@ -79,9 +78,7 @@ def _postgres_reference(postgres: Any, data_safety: Any, spec: Any) -> tuple[dic
     baseline_spec = data_safety.data_safety.baseline.of("postgres", postgres.name)
     estimated = tuple(t for t in spec.tables if baseline_spec is not None and t in baseline_spec.estimated_tables)
     exact = tuple(t for t in spec.tables if t not in estimated)
-    with collect_postgres.Session(postgres.settings.dsn, postgres.timeouts) as live:
-        counts = {table: entry["count"] for table, entry in collect_postgres.count_tables(live, exact,
-                                                                                          estimated).items()}
+    counts = {table: entry["count"] for table, entry in fingerprints.postgres_rows(postgres, exact, estimated).items()}
     return counts, f"live database {postgres.settings.address()}"
 
 
@@ -90,8 +87,8 @@ def _ref(reference: dict[str, Any], table: str) -> str:
     return "n/a" if value is None else str(value)
 
 
-@role(DRILL)
-@check(phases=(DRILL_PHASE,), severity="critical", runbook="restore-drill.md#redis-restore-drill")
+@role(RESTORE)
+@check(phases=(RESTORE_DRILL,), severity="critical", runbook="restore-drill.md#redis-restore-drill")
 def test_redis_restore_drill(redis, data_safety):
     """The newest Redis RDB loads into a throwaway redis-server within the RTO, with its key count within
     tolerance of the baseline's DBSIZE or the live server's (Docker; ACL +@read for a live reference)."""
@@ -108,14 +105,14 @@ def test_redis_restore_drill(redis, data_safety):
         baseline, recorded = data_safety.baseline_of(redis)
         reference, source = recorded.get("dbsize"), f"baseline {baseline.path} ({baseline.taken_at})"
     else:
-        reference = collect_redis.fingerprint(redis.settings.url, (), redis.timeouts, where=redis.id)["dbsize"]
+        reference = redis.client.dbsize()
         source = f"live server {redis.settings.address()}"
     row = compare.count_row(f"keys db{db}", reference, result.keys(db), spec.tolerance)
-    evidence(f"loaded keys against the {source}", compare.render_table([row], DRILL_HEADERS))
+    evidence(f"loaded keys against the {source}", compare.render_table([row], RESTORE_HEADERS))
     expect(redis, "restore_s", round(result.restore_seconds, 2), "<=", rto, unit="s",
            hint="loading the RDB alone exceeds the recovery time objective")
     if row.failed:
-        fail(redis, compare.failure_message([row], f"loaded keys against the {source}", DRILL_HEADERS))
+        fail(redis, compare.failure_message([row], f"loaded keys against the {source}", RESTORE_HEADERS))
 
 
 def _redis_db(url: str) -> int:

@@ -47,7 +47,7 @@ def _list(args: argparse.Namespace) -> int:
     class Lister:
         @pytest.hookimpl(trylast=True)
         def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-            from healthgate.plugin import ITEM
+            from healthgate.run_state import ITEM
 
             for item in items:
                 info = item.stash.get(ITEM, None)
@@ -71,7 +71,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from healthgate.allure_report import generate
+    from healthgate.html_report import generate
 
     return generate(Path(args.results), Path(args.output), single_file=args.single_file)
 

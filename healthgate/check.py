@@ -10,14 +10,23 @@ from typing import Any, TypeVar
 import pytest
 
 from healthgate.targets import KINDS
-from healthgate.targets.base import PHASES
+from healthgate.vocabulary import (
+    DAILY,
+    HEALTH_PHASES,
+    PHASES,
+    POST_DEPLOY,
+    POST_RECOVERY,
+    PRE_DEPLOY,
+    RESTORE_DRILL,
+    SEVERITIES,
+    Phase,
+    Severity,
+)
 
-PRE = "pre_deploy"
-POST = "post_deploy"
-RECOVERY = "post_recovery"
-DAILY = "daily"
-DRILL = "restore_drill"
-ALL = (PRE, POST, RECOVERY, DAILY)
+# Short names for check authors: ``@check(phases=(PRE, DAILY))``.
+PRE, POST, RECOVERY = PRE_DEPLOY, POST_DEPLOY, POST_RECOVERY
+ALL = HEALTH_PHASES
+__all__ = ["ALL", "DAILY", "POST", "PRE", "RECOVERY", "RESTORE_DRILL", "CheckSpec", "check", "spec_of"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,8 +37,8 @@ REGISTRY: dict[str, CheckSpec] = {}
 class CheckSpec:
     name: str
     kind: str
-    phases: tuple[str, ...]
-    severity: str
+    phases: tuple[Phase, ...]
+    severity: Severity
     runbook: str
     summary: str
     page: str = ""
@@ -45,8 +54,8 @@ class CheckSpec:
 
 def check(
     *,
-    phases: tuple[str, ...] = ALL,
-    severity: str = "critical",
+    phases: tuple[Phase, ...] = ALL,
+    severity: Severity = "critical",
     runbook: str | None = None,
     applies: Callable[[Any], bool] | None = None,
 ) -> Callable[[F], F]:
@@ -62,8 +71,8 @@ def check(
     unknown = [p for p in phases if p not in PHASES]
     if unknown:
         raise ValueError(f"unknown phase(s) {unknown}; phases are {PHASES}")
-    if severity not in ("critical", "warning"):
-        raise ValueError(f"severity must be 'critical' or 'warning', not {severity!r}")
+    if severity not in SEVERITIES:
+        raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
 
     def decorate(fn: F) -> F:
         params = list(inspect.signature(fn).parameters)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-GATES = ("critical", "warning")
-BLOCKED_BY = {"critical": {"critical"}, "warning": {"critical", "warning"}}
+from healthgate.vocabulary import NOT_PASSED, SEVERITIES, Outcome, Severity
+
+# --gate=critical blocks on critical checks only; --gate=warning on warnings too.
+GATES: tuple[Severity, ...] = SEVERITIES
+BLOCKED_BY: dict[str, set[str]] = {"critical": {"critical"}, "warning": {"critical", "warning"}}
 
 
 @dataclass(frozen=True)
@@ -17,13 +20,14 @@ class Result:
     kind: str
     phase: str
     severity: str
-    status: str  # passed | failed | broken | skipped
+    status: Outcome
     message: str = ""
     runbook: str = ""
     duration: float = 0.0
     observed: str = ""
     expected: str = ""
     waited: str = ""  # an ``eventually`` check: how long until it passed, or gave up
+    category: str = ""  # a broken check: why it could not look (the client error's category)
 
 
 @dataclass
@@ -32,12 +36,16 @@ class Verdict:
     blocking: list[Result] = field(default_factory=list)
     let_through: list[Result] = field(default_factory=list)
     total: int = 0
+    # Problems of the run as a whole, reported by feature plugins (a baseline that could not be written).
+    run_failures: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.blocking and self.total > 0
+        return not self.blocking and not self.run_failures and self.total > 0
 
     def line(self) -> str:
+        if self.run_failures:
+            return f"GATE RED ({self.gate} gate): {'; '.join(self.run_failures)}"
         if self.total == 0:
             return "GATE RED: no check ran (nothing selected); pass --allow-empty if that is expected"
         if self.blocking:
@@ -48,15 +56,15 @@ class Verdict:
         return f"GATE GREEN ({self.gate} gate): {self.total} check(s) evaluated, none blocking{tail}"
 
 
-def judge(results: Iterable[Result], gate: str = "critical") -> Verdict:
+def judge(results: Iterable[Result], gate: str = "critical", run_failures: Iterable[str] = ()) -> Verdict:
     if gate not in GATES:
         raise ValueError(f"gate must be one of {GATES}, not {gate!r}")
-    verdict = Verdict(gate=gate)
+    verdict = Verdict(gate=gate, run_failures=list(run_failures))
     for result in results:
         if result.status == "skipped":
             continue
         verdict.total += 1
-        if result.status in ("failed", "broken"):
+        if result.status in NOT_PASSED:
             if result.severity in BLOCKED_BY[gate]:
                 verdict.blocking.append(result)
             else:

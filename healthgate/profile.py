@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
-from healthgate.baseline.settings import DataSafety
+from healthgate.data_safety.settings import DataSafety
 from healthgate.errors import ProfileError
 from healthgate.redact import SECRET_NAME, register_secret, url_password
 from healthgate.targets import KINDS, available_kinds, settings_model

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import functools
 import ssl
-import threading
-from typing import Any, ClassVar, Literal
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from healthgate.errors import AuthFailed, TargetDown, Unreachable
 from healthgate.units import Duration
+from healthgate.vocabulary import Phase, Severity
 
 # Both stop further attempts: an unreachable target would only make each check wait out its timeout, and
 # repeating a refused login can lock the monitoring account on servers with lockout policies.
 _STOP_TRYING = (Unreachable, AuthFailed)
-
-Phase = Literal["pre_deploy", "post_deploy", "post_recovery", "daily", "restore_drill"]
-Severity = Literal["critical", "warning"]
-PHASES: tuple[str, ...] = ("pre_deploy", "post_deploy", "post_recovery", "daily", "restore_drill")
-
 
 class Model(BaseModel):
     """Profiles are typed and closed: an unknown key is a typo, and a typo must be an error."""
@@ -53,11 +48,16 @@ class TargetSettings(Model):
     timeouts: Timeouts | None = Field(None, description="overrides the profile's timeouts for this target")
     eventually: Eventually | None = Field(None, description="retry policy for every check of this target")
     checks: dict[str, CheckOverride] = Field(default_factory=dict, description="per-check overrides")
-    tags: tuple[str, ...] = ()
 
     def address(self) -> str:
         """Where the target lives, without credentials; used in reprs and messages."""
         return ""
+
+    def warnings(self, target_id: str) -> list[str]:
+        """What every check of this target must say even when it passes: a setting that weakens what it sees."""
+        if getattr(self, "verify_tls", True) is False:
+            return [f"TLS verification disabled for {target_id} (verify_tls: false): certificates are not checked"]
+        return []
 
 
 class Client:
@@ -72,20 +72,23 @@ class Client:
         """Release connections; clients that hold one override this."""
 
 
-class Target:
-    """One named target of the active profile, as a check sees it.
+SettingsT = TypeVar("SettingsT", bound=TargetSettings)
+ClientT = TypeVar("ClientT", bound=Client)
+
+
+class Target(Generic[SettingsT, ClientT]):
+    """One named target of the active profile, as a check sees it: ``Target[Settings, Client]`` of its kind, so a
+    check's ``postgres.client.active_queries()`` is type-checked.
 
     Creating it touches nothing; the client connects on first use, so ``--collect-only`` never opens a socket.
     """
 
-    registry_lock: ClassVar[threading.Lock] = threading.Lock()
-
-    def __init__(self, kind: str, name: str, settings: TargetSettings, timeouts: Timeouts) -> None:
+    def __init__(self, kind: str, name: str, settings: SettingsT, timeouts: Timeouts) -> None:
         self.kind = kind
         self.name = name
         self.settings = settings
         self.timeouts = settings.timeouts or timeouts
-        self._client: Client | None = None
+        self._client: ClientT | None = None
         self._down: str | None = None
         self.connect_attempts_seen = 0
 
@@ -115,14 +118,16 @@ class Target:
         self.close()
 
     @property
-    def client(self) -> Any:
+    def client(self) -> ClientT:
+        """The kind's client, behind a guard that marks this target down on the first unreachable answer or
+        refused login (its other checks then fail at once, without a new connection)."""
         if self._down is not None:
             raise TargetDown(f"{self.id} {self._down}", hint="no new connection attempted; fix that first")
         if self._client is None:
             from healthgate.targets import client_class
 
             self._client = client_class(self.kind)(self.settings, self.timeouts)
-        return _Guarded(self, self._client)
+        return cast(ClientT, _Guarded(self, self._client))
 
     @property
     def connect_attempts(self) -> int:
@@ -140,7 +145,7 @@ class Target:
 class _Guarded:
     """Forwards to the real client and turns the first ``Unreachable`` into a down mark for the target."""
 
-    def __init__(self, target: Target, client: Client) -> None:
+    def __init__(self, target: Target[Any, Any], client: Client) -> None:
         self._target = target
         self._client = client
 

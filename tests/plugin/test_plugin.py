@@ -263,7 +263,7 @@ def test_a_profile_path_given_as_two_words_outside_the_checkout_is_refused_with_
 
 RECORDER = '''
 import pytest
-from healthgate.plugin import ITEM
+from healthgate.run_state import ITEM
 
 
 @pytest.hookimpl(wrapper=True)
@@ -289,7 +289,7 @@ def test_a_targets_connection_is_closed_after_its_last_selected_check(pytester, 
 WORKERS = '''
 import os
 import pytest
-from healthgate.plugin import ITEM
+from healthgate.run_state import ITEM
 
 
 @pytest.hookimpl(wrapper=True)

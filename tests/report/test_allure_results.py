@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from healthgate import allure_report, report
+from healthgate import allure_results, html_report, results
+from healthgate.errors import AuthFailed, BadResponse, MissingPath, PermissionMissing, TargetDown, Unreachable
 from tests.report.support import (
     SECRETS,
     attachments,
@@ -118,7 +119,7 @@ def test_run_files_describe_environment_executor_and_categories(post_deploy_run)
     properties = dict(line.split("=", 1) for line in (results / "environment.properties").read_text().splitlines())
     assert properties["profile"] == "report-test"
     assert properties["phase"] == "post_deploy"
-    assert properties["healthgate.version"] == report.__version__
+    assert properties["healthgate.version"] == allure_results.__version__
     assert properties["git.commit"] == "c0ffee12"
     assert properties["hostname"]
     executor = json.loads((results / "executor.json").read_text())
@@ -135,26 +136,34 @@ def test_run_files_describe_environment_executor_and_categories(post_deploy_run)
 
 
 @pytest.mark.parametrize(
-    ("status", "message", "category"),
+    ("error", "category"),
     [
-        ("failed", "Failed: postgres:main: replication_lag_s (42 s) <= 5 s — a standby is behind", "Target unhealthy"),
-        ("broken", "healthgate.errors.Unreachable: GET https://app/health timed out (ReadTimeout)",
+        (Unreachable("GET https://app/health timed out (ReadTimeout)"), "Could not check: unreachable or timed out"),
+        (TargetDown("redis:cache was found unreachable earlier in this run: refused"),
          "Could not check: unreachable or timed out"),
-        ("broken", "healthgate.errors.TargetDown: redis:cache was found unreachable earlier in this run: refused",
-         "Could not check: unreachable or timed out"),
-        ("broken", "healthgate.errors.AuthFailed: redis:cache refused the credentials of user health\nWRONGPASS",
+        (AuthFailed("redis:cache refused the credentials of user health"),
          "Could not check: credentials refused or privilege missing"),
-        ("broken", "healthgate.errors.PermissionMissing: needs pg_monitor: GRANT pg_monitor TO healthgate",
+        (PermissionMissing("needs pg_monitor", hint="GRANT pg_monitor TO healthgate"),
          "Could not check: credentials refused or privilege missing"),
-        ("broken", "healthgate.errors.BadResponse: https://app/health answered HTTP 200 with non-JSON",
-         "Could not check: unexpected answer"),
-        ("broken", "KeyError: 'replication'", "Configuration error"),
-        ("broken", "fixture 'postgress' not found", "Configuration error"),
+        (BadResponse("https://app/health answered HTTP 200 with non-JSON"), "Could not check: unexpected answer"),
+        (MissingPath("log directory /var/log/app does not exist on this host"), "Configuration error"),
+        (KeyError("replication"), "Configuration error"),
     ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else None,
 )
-def test_categories_sort_the_engine_messages(status, message, category):
-    result = {"status": status, "statusDetails": {"message": message, "trace": ""}}
-    assert categorise(report.CATEGORIES, result) == [category]
+def test_categories_sort_broken_checks_by_their_error_class(error, category):
+    """The category comes from the client's error class, as the plugin writes it into the report, not from
+    matching words of a message (a timeout message that mentions a password is still a timeout)."""
+    trace = results.report_text(str(error), severity="critical", runbook="docs/runbooks/x.md#y",
+                                category=results.category_of(error))
+    result = {"status": "broken", "statusDetails": {"message": f"{type(error).__name__}: {error}", "trace": trace}}
+    assert categorise(allure_results.CATEGORIES, result) == [category]
+
+
+def test_a_failed_check_is_a_target_unhealthy():
+    result = {"status": "failed", "statusDetails": {
+        "message": "Failed: postgres:main: replication_lag_s (42 s) <= 5 s", "trace": ""}}
+    assert categorise(allure_results.CATEGORIES, result) == ["Target unhealthy"]
 
 
 def test_history_ids_stay_the_same_across_runs_and_addresses(pytester, echo_server, clean_env):
@@ -213,12 +222,12 @@ def test_gitlab_run_under_xdist_writes_its_run_files_once_from_the_controller(py
     ],
 )
 def test_executor_from_generic_ci_variables(env, expected):
-    assert report.executor_info(env) == expected
+    assert allure_results.executor_info(env) == expected
 
 
 def test_runbook_links_open_from_the_report():
-    assert report.runbook_url("https://wiki/x#a", {"GITHUB_SHA": "1"}) == "https://wiki/x#a"
-    assert report.runbook_url("docs/runbooks/redis.md#ping", {}) == "docs/runbooks/redis.md#ping"
+    assert allure_results.runbook_url("https://wiki/x#a", {"GITHUB_SHA": "1"}) == "https://wiki/x#a"
+    assert allure_results.runbook_url("docs/runbooks/redis.md#ping", {}) == "docs/runbooks/redis.md#ping"
 
 
 @pytest.mark.parametrize(
@@ -227,29 +236,29 @@ def test_runbook_links_open_from_the_report():
      ("daily and not pre_deploy", "daily"), ("post_recovery", "pre_deploy, daily")],
 )
 def test_parent_suite_is_the_phase_the_run_selected(markexpr, expected):
-    assert report.phase_suite(("pre_deploy", "daily"), markexpr) == expected
+    assert allure_results.phase_suite(("pre_deploy", "daily"), markexpr) == expected
 
 
 def test_report_command_says_what_is_missing(tmp_path, monkeypatch, capsys):
-    assert allure_report.generate(tmp_path / "none", tmp_path / "report") == 2
+    assert html_report.generate(tmp_path / "none", tmp_path / "report") == 2
     assert "no Allure results in" in capsys.readouterr().err
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "x-result.json").write_text("{}")
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(allure_report.ReportError, match=r"npm install allure-commandline"):
-        allure_report.find_allure(search_from=(tmp_path,))
+    with pytest.raises(html_report.ReportError, match=r"npm install allure-commandline"):
+        html_report.find_allure(search_from=(tmp_path,))
 
 
 def test_a_run_outside_ci_continues_the_trend_numbering(tmp_path):
     results = tmp_path / "results"
     (results / "history").mkdir(parents=True)
     (results / "history" / "history-trend.json").write_text(json.dumps([{"buildOrder": 4}, {"buildOrder": 3}]))
-    allure_report.number_the_build(results)
+    html_report.number_the_build(results)
     assert json.loads((results / "executor.json").read_text())["buildOrder"] == 5
     ci = tmp_path / "ci"
     ci.mkdir()
     (ci / "executor.json").write_text(json.dumps({"type": "github", "buildOrder": 42}))
-    allure_report.number_the_build(ci)
+    html_report.number_the_build(ci)
     assert json.loads((ci / "executor.json").read_text()) == {"type": "github", "buildOrder": 42}
 
 
@@ -261,7 +270,7 @@ def test_the_sweep_masks_a_secret_a_library_let_through(tmp_path):
         (tmp_path / "a-result.json").write_text(json.dumps({"statusDetails": {"message": "x Sw33p-Me-0ut y"}}))
         (tmp_path / "b-attachment.txt").write_text("log: dsn=postgresql://u:Sw33p-Me-0ut@db/x")
         (tmp_path / "c-attachment.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
-        assert report.sweep_secrets(tmp_path, since=0) == 2
+        assert allure_results.sweep_secrets(tmp_path, since=0) == 2
     finally:
         forget_secrets()
     assert "Sw33p" not in "".join(p.read_text(errors="replace") for p in Path(tmp_path).iterdir())

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from healthgate.targets.base import PHASES
+from healthgate.vocabulary import PHASES
 from tests.report.support import TOKEN, EchoServer, repo_root
 
 EXAMPLES = repo_root() / "examples"

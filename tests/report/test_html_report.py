@@ -22,7 +22,7 @@ from urllib.request import urlopen
 
 import pytest
 
-from healthgate import allure_report
+from healthgate import html_report
 from tests.report.support import closed_port, repo_root, write_project
 
 SCREENSHOT = repo_root() / "out" / "report-screenshot.png"
@@ -87,8 +87,8 @@ def make_report(project: Path, results: str, report: str) -> float:
 def test_report_shows_totals_then_the_failed_check_with_its_runbook_and_evidence(pytester, echo_server, clean_env,
                                                                               serve, tmp_path):
     try:
-        allure_report.find_allure()
-    except allure_report.ReportError as exc:
+        html_report.find_allure()
+    except html_report.ReportError as exc:
         pytest.fail(str(exc))
     chromium()
     project = pytester.path
@@ -139,8 +139,8 @@ def test_report_shows_totals_then_the_failed_check_with_its_runbook_and_evidence
 
 def test_history_is_carried_from_one_report_to_the_next(pytester, echo_server, clean_env):
     try:
-        allure_report.find_allure()
-    except allure_report.ReportError as exc:
+        html_report.find_allure()
+    except html_report.ReportError as exc:
         pytest.fail(str(exc))
     project = pytester.path
     write_project(project, echo_server.port, closed_port())

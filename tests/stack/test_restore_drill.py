@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 import checks.test_restore_drill as checks
-from healthgate.baseline.context import DataSafetyRun
-from healthgate.baseline.settings import DataSafety
+from healthgate.data_safety.context import DataSafetyRun
+from healthgate.data_safety.settings import DataSafety
 from healthgate.stack.stack import Stack
 from healthgate.targets.base import Target
 from healthgate.testing import Outcome, make_target, run_check

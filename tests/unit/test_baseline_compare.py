@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from healthgate.baseline import compare
-from healthgate.baseline.settings import PostgresBaseline, allowed_drop
+from healthgate.data_safety import compare
+from healthgate.data_safety.settings import PostgresBaseline, allowed_drop
 
 DAY = 86400.0
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from healthgate.drill.backup_file import DrillError, newest, prepare_dump, referenced_roles
+from healthgate.data_safety.restore_drill.backup_file import DrillError, newest, prepare_dump, referenced_roles
 
 PLAIN = b"""--
 -- PostgreSQL database dump

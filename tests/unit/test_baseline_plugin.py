@@ -122,9 +122,9 @@ def test_targets_without_baseline_settings_are_deselected(tmp_path, backups):
 def test_backups_checks_run_directly(tmp_path, backups):
     """The same checks without pytest around them, as the other self-tests run theirs."""
     from checks.test_baseline import test_backups_baseline_recorded, test_backups_objects_kept
-    from healthgate.baseline import store
-    from healthgate.baseline.context import DataSafetyRun
-    from healthgate.baseline.settings import DataSafety
+    from healthgate.data_safety import store
+    from healthgate.data_safety.context import DataSafetyRun
+    from healthgate.data_safety.settings import DataSafety
     from healthgate.testing import make_target, run_check
 
     target = make_target("backups", {"dir": str(backups), "patterns": [{"name": "database",

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from healthgate.baseline.settings import DataSafety, PostgresBaseline
+from healthgate.data_safety.settings import DataSafety, PostgresBaseline
 from healthgate.errors import ProfileError
 from healthgate.profile import load_profile
 

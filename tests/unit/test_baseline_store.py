@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from healthgate.baseline import store
-from healthgate.baseline.context import DataSafetyRun
+from healthgate.data_safety import store
+from healthgate.data_safety.context import DataSafetyRun
 from healthgate.errors import CheckError
 
 TARGETS = {"postgres:main": {"rows": {"t": {"count": 3, "method": "exact"}}}}

@@ -51,6 +51,14 @@ class Client(BaseClient):
         found.sort(key=lambda a: a.mtime, reverse=True)
         return found
 
+    def count_matches(self, pattern: str) -> tuple[int, bool]:
+        """How many entries of the backup directory match ``pattern`` (a glob relative to it), and whether the
+        count is complete: globbing stops at the target's ``max_entries``."""
+        root = self.settings.dir
+        _readable_dir(root)
+        matches = list(itertools.islice(glob.iglob(os.path.join(root, pattern)), self.settings.max_entries + 1))
+        return min(len(matches), self.settings.max_entries), len(matches) <= self.settings.max_entries
+
     def verify(self, artifact: Artifact, how: str) -> Verification:
         """Read ``artifact`` through; a corrupt one yields ``ok=False`` with what was wrong, never an exception."""
         budget = self.settings.max_verify_seconds

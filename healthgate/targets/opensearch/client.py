@@ -169,6 +169,16 @@ class Client(BaseClient):
         except (KeyError, TypeError, ValueError):
             raise BadResponse(f"_count on {index} answered {str(data)[:200]}") from None
 
+    def documents(self, pattern: str) -> int:
+        """Every document of the indices matching ``pattern``; 0 when none matches, so an index a deploy deleted
+        reads as a loss of its documents rather than as an error (needs read on those indices)."""
+        data = self._request("GET", f"/{quote(pattern, safe='*,-_.+')}/_count",
+                             params={"allow_no_indices": "true", "ignore_unavailable": "true"})
+        try:
+            return int(data["count"])
+        except (KeyError, TypeError, ValueError):
+            raise BadResponse(f"_count on {pattern} answered {str(data)[:200]}") from None
+
     def search(self, index: str, body: dict[str, Any], size: int = SAMPLE_DOCS,
                sort_field: str | None = None) -> Hits:
         """Up to ``size`` hits (newest first when ``sort_field`` is given) and the exact total."""

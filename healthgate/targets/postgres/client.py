@@ -45,6 +45,7 @@ _WATCHDOG_GRACE_S = 2.0
 _AUTH_FAILED = re.compile(r"password authentication failed|no pg_hba\.conf entry|authentication failed|"
                           r"role \"[^\"]*\" does not exist|password is required|no password supplied")
 _NO_SLOTS = re.compile(r"too many clients already|remaining connection slots are reserved")
+_SLOW = "the server is overloaded, or raise this target's read timeout"
 _NO_CONNECT = re.compile(r"permission denied for database \"(?P<db>[^\"]+)\"")
 
 
@@ -145,7 +146,8 @@ class Client(BaseClient):
                                   f"(+{_WATCHDOG_GRACE_S:g} s)", hint="is the server frozen, overloaded or "
                                                                       "unreachable?")
 
-    def _rows(self, query: Any, params: Sequence[Any] | None = None, *, grant: str = "") -> list[tuple[Any, ...]]:
+    def _rows(self, query: Any, params: Sequence[Any] | None = None, *, grant: str = "",
+              slow_hint: str = _SLOW) -> list[tuple[Any, ...]]:
         """Rows of one statement; ``grant`` names what a refused statement needs."""
         import psycopg
         from psycopg import errors as pgerr
@@ -166,7 +168,7 @@ class Client(BaseClient):
             except pgerr.QueryCanceled:
                 raise CheckError(f"{what} on {self.where} was cancelled by statement_timeout "
                                  f"({self.timeouts.read:g} s)",
-                                 hint="the server is overloaded, or raise this target's read timeout") from None
+                                 hint=slow_hint) from None
             except pgerr.LockNotAvailable:
                 raise CheckError(f"{what} on {self.where} waited longer than lock_timeout for a lock",
                                  hint="a session holds an exclusive lock: see the blocked-locks check") from None
@@ -178,8 +180,9 @@ class Client(BaseClient):
                 raise BadResponse(f"{what} on {self.where} failed: {type(exc).__name__}: {exc}",
                                   hint="is this a PostgreSQL server of a supported version (>= 14)?") from None
 
-    def _one(self, query: Any, params: Sequence[Any] | None = None, *, grant: str = "") -> tuple[Any, ...]:
-        rows = self._rows(query, params, grant=grant)
+    def _one(self, query: Any, params: Sequence[Any] | None = None, *, grant: str = "",
+             slow_hint: str = _SLOW) -> tuple[Any, ...]:
+        rows = self._rows(query, params, grant=grant, slow_hint=slow_hint)
         if len(rows) != 1:
             raise BadResponse(f"expected one row from {self.where}, got {len(rows)}")
         return rows[0]
@@ -352,13 +355,57 @@ class Client(BaseClient):
         (version,) = self._one(query, grant=grant)
         return None if version is None else str(version)
 
+    # -- data fingerprints (baselines before and after a deploy, restore drills): they read rows, so each needs
+    #    SELECT on the table it names, and the refusal says so
 
+    def table_exists(self, table: str) -> bool:
+        (exists,) = self._one("SELECT to_regclass(%s) IS NOT NULL", (table,))
+        return exists is True
 
+    def role_exists(self, role: str) -> bool:
+        (exists,) = self._one("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)", (role,))
+        return exists is True
 
+    def row_count(self, table: str) -> int:
+        """Exact, with count(*): a full scan, bounded by the statement timeout like every other read."""
+        (count,) = self._one(_on_table("SELECT count(*) FROM {}", table), grant=_select_grant(table),
+                             slow_hint=f"count {table} by estimate (estimated_tables) or raise the read timeout")
+        return int(count)
 
+    def row_estimate(self, table: str) -> int | None:
+        """The planner's estimate (pg_class.reltuples): free, but only as fresh as the last ANALYZE; None when the
+        table was never analysed."""
+        (value,) = self._one("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", (table,))
+        return None if value is None or value < 0 else int(value)
 
+    def max_value(self, table: str, column: str) -> Any:
+        from psycopg import sql
 
+        query = sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(column), _identifier(table))
+        (value,) = self._one(query, grant=_select_grant(table))
+        return value
 
+    def schema_definition(self, schemas: Sequence[str], limit: int) -> dict[str, dict[str, Any]]:
+        """Per table of the listed schemas: its columns (``name type [not null]``, in order) and its indexes (name
+        → definition). Reads only the catalogs, which every login may read, unlike information_schema, which hides
+        the columns the login has no privilege on. At most ``limit`` columns and ``limit`` indexes."""
+        tables: dict[str, dict[str, Any]] = {}
+        for table, name, type_, not_null in self._rows(_COLUMNS, (list(schemas), limit)):
+            entry = tables.setdefault(str(table), {"columns": [], "indexes": {}})
+            entry["columns"].append(f"{name} {type_}{' not null' if not_null else ''}")
+        for table, name, definition in self._rows(_INDEXES, (list(schemas), limit)):
+            tables.setdefault(str(table), {"columns": [], "indexes": {}})["indexes"][str(name)] = str(definition)
+        return tables
+
+    def migration_history(self, table: str, column: str, keep: int) -> tuple[int, list[str]]:
+        """How many migrations the table records, and the newest ``keep`` versions, newest first."""
+        from psycopg import sql
+
+        ident, col = _identifier(table), sql.Identifier(column)
+        (count,) = self._one(sql.SQL("SELECT count(*) FROM {}").format(ident), grant=_select_grant(table))
+        newest_first = sql.SQL("SELECT {}::text FROM {} ORDER BY {} DESC LIMIT %s").format(col, ident, col)
+        rows = self._rows(newest_first, (keep,), grant=_select_grant(table))
+        return int(count), [str(row[0]) for row in rows]
 
 
 def session_options(read_timeout_s: float, existing: str = "") -> str:
@@ -378,7 +425,41 @@ def _qualified(name: str) -> list[str]:
     return parts
 
 
+def _identifier(table: str) -> Any:
+    from psycopg import sql
+
+    try:
+        return sql.Identifier(*_qualified(table))
+    except ValueError as exc:
+        raise BadResponse(str(exc), hint="name tables as table or schema.table in the profile") from None
 
 
+def _on_table(template: str, table: str) -> Any:
+    from psycopg import sql
+
+    return sql.SQL(template).format(_identifier(table))
 
 
+def _select_grant(table: str) -> str:
+    return f"GRANT SELECT ON {table} TO {{user}}"
+
+
+_COLUMNS = """
+SELECT n.nspname || '.' || c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid
+WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY 1, a.attnum
+LIMIT %s
+"""
+_INDEXES = """
+SELECT n.nspname || '.' || t.relname, i.relname, pg_get_indexdef(i.oid)
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+WHERE n.nspname = ANY(%s)
+ORDER BY 1, 2
+LIMIT %s
+"""

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from healthgate.baseline.collect_redis import connect
-from healthgate.baseline.settings import RedisDrill
-from healthgate.drill import containers
-from healthgate.drill.backup_file import RDB_MAGIC, DrillError, newest, sniff
+from healthgate.data_safety.restore_drill import containers
+from healthgate.data_safety.restore_drill.backup_file import RDB_MAGIC, DrillError, newest, sniff
+from healthgate.data_safety.settings import RedisDrill
 from healthgate.errors import CheckError
-from healthgate.targets.base import Timeouts
+from healthgate.targets.base import Target, Timeouts
 
 PORT = 6379
 IN_CONTAINER = "/data/dump.rdb"
@@ -37,7 +36,8 @@ class RedisDrillResult:
 
 
 def run_drill(spec: RedisDrill, *, timeouts: Timeouts) -> RedisDrillResult:
-    import redis as redis_lib
+    from healthgate.targets.redis.client import Client
+    from healthgate.targets.redis.settings import Settings
 
     backup = newest(spec.rdb_glob)
     if not sniff(backup, 5).startswith(RDB_MAGIC):
@@ -46,25 +46,30 @@ def run_drill(spec: RedisDrill, *, timeouts: Timeouts) -> RedisDrillResult:
     image = containers.image_ref(spec.image, "redis")
     started = time.monotonic()
     with containers.throwaway(image, PORT, command=COMMAND, files=[(backup, IN_CONTAINER)]) as container:
-        client = None
+        url = f"redis://{containers.LOOPBACK}:{containers.host_port(container, PORT)}/0"
+        # Read through the same allow-listed client as a production server: PING and INFO are all it needs.
+        loaded: Target[Settings, Client] = Target("redis", "restore-drill", Settings(url=url),
+                        Timeouts(connect=2.0, read=max(timeouts.read, 10.0)))
         try:
-            url = f"redis://{containers.LOOPBACK}:{containers.host_port(container, PORT)}/0"
-            client = connect(url, Timeouts(connect=2.0, read=max(timeouts.read, 10.0)))
-            containers.wait_until(lambda: _loaded(client), timeout_s=spec.start_timeout, container=container,
+            containers.wait_until(lambda: _loaded(loaded), timeout_s=spec.start_timeout, container=container,
                                   what=f"throwaway Redis ({image}) loading {backup.name}")
-            keyspace = client.info("keyspace")
-        except (CheckError, redis_lib.RedisError) as exc:
+            keyspace = loaded.client.info("keyspace")
+        except CheckError as exc:
             raise DrillError(backup, "load", str(exc), hint="the RDB is corrupt, truncated, or from a newer "
                                                             "Redis than the image") from None
         finally:
-            if client is not None:
-                client.close()
+            loaded.close()
     return RedisDrillResult(backup=backup, size=backup.stat().st_size, image=image,
                             load_seconds=time.monotonic() - started, keys_by_db=_keys(keyspace))
 
 
-def _loaded(client: Any) -> bool:
-    return client.ping() and int(client.info("persistence").get("loading", 1)) == 0
+def _loaded(loaded: Target[Any, Any]) -> bool:
+    # While it loads, the server answers LOADING (could not check); forget that before the next attempt.
+    try:
+        return int(loaded.client.info("persistence").get("loading", 1)) == 0
+    finally:
+        if loaded.is_down:
+            loaded.reset()
 
 
 def _keys(keyspace: dict[str, Any]) -> dict[int, int]:

@@ -63,7 +63,7 @@ def throwaway(image: str, port: int, *, env: dict[str, str] | None = None, comma
         raise CheckError(f"image {image} is not on this machine",
                          hint="build it (python -m healthgate.stack.images build postgres redis), pull it, or set "
                               "image: in data_safety.restore_drill")
-    container = DockerContainer(image).with_kwargs(labels={"org.healthgate.drill": "true"})
+    container = DockerContainer(image).with_kwargs(labels={"org.healthgate.data_safety.restore_drill": "true"})
     container.ports[f"{port}/tcp"] = (LOOPBACK, None)  # type: ignore[assignment]  # loopback only
     for key, value in (env or {}).items():
         container.with_env(key, value)

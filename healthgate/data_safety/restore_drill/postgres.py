@@ -11,12 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from healthgate.baseline.collect_postgres import Session, count_tables
-from healthgate.baseline.settings import PostgresDrill
-from healthgate.drill import containers
-from healthgate.drill.backup_file import DrillError, Prepared, newest, prepare_dump, referenced_roles
+from healthgate.data_safety import fingerprints
+from healthgate.data_safety.restore_drill import containers
+from healthgate.data_safety.restore_drill.backup_file import (
+    DrillError,
+    Prepared,
+    newest,
+    prepare_dump,
+    referenced_roles,
+)
+from healthgate.data_safety.settings import PostgresDrill
 from healthgate.errors import CheckError
-from healthgate.targets.base import Timeouts
+from healthgate.targets.base import Target, Timeouts
 
 PORT = 5432
 USER = "drill"
@@ -56,23 +62,25 @@ def run_drill(spec: PostgresDrill, *, timeouts: Timeouts) -> PostgresDrillResult
         started = time.monotonic()
         env = {"POSTGRES_USER": USER, "POSTGRES_PASSWORD": password, "POSTGRES_DB": DATABASE}
         with containers.throwaway(image, PORT, env=env) as container:
-            dsn = (f"postgresql://{USER}:{password}@{containers.LOOPBACK}:"
-                   f"{containers.host_port(container, PORT)}/{DATABASE}")
-            admin_timeouts = Timeouts(connect=timeouts.connect, read=spec.restore_timeout)
-            containers.wait_until(lambda: _answers(dsn, admin_timeouts), timeout_s=spec.start_timeout,
-                                  container=container, what=f"throwaway PostgreSQL ({image})")
-            start_seconds = time.monotonic() - started
-            with Session(dsn, admin_timeouts, read_only=False) as admin:
-                server_version = admin.server_version_num()
+            # The throwaway server is read through the same client as a production one; what the restore writes,
+            # psql, pg_restore and createuser write inside the container.
+            restored = _target(container, password, Timeouts(connect=timeouts.connect, read=spec.restore_timeout))
+            try:
+                containers.wait_until(lambda: _answers(restored), timeout_s=spec.start_timeout,
+                                      container=container, what=f"throwaway PostgreSQL ({image})")
+                start_seconds = time.monotonic() - started
+                server_version = restored.client.server().version_num
                 copy_started = time.monotonic()
                 containers.put_file(container, prepared.restorable, IN_CONTAINER)
                 copy_seconds = time.monotonic() - copy_started
                 source_major = prepared.source_major or _custom_major(container, prepared)
                 _same_major(backup, source_major, server_version, image)
                 if prepared.format == "sql":
-                    _create_roles(admin, referenced_roles(prepared.restorable))
+                    _create_roles(container, restored, referenced_roles(prepared.restorable), prepared)
                 load_seconds = _load(container, prepared, spec)
-                counts = count_tables(admin, spec.tables)
+                counts = fingerprints.postgres_rows(restored, spec.tables)
+            finally:
+                restored.close()
     return PostgresDrillResult(
         backup=backup, format=prepared.format, compressed=prepared.compressed, size=prepared.size,
         source_major=source_major, server_version_num=server_version, image=image, start_seconds=start_seconds,
@@ -81,10 +89,20 @@ def run_drill(spec: PostgresDrill, *, timeouts: Timeouts) -> PostgresDrillResult
     )
 
 
-def _answers(dsn: str, timeouts: Timeouts) -> bool:
+def _target(container: Any, password: str, timeouts: Timeouts) -> Target[Any, Any]:
+    from healthgate.targets.postgres.settings import Settings
+
+    dsn = f"postgresql://{USER}:{password}@{containers.LOOPBACK}:{containers.host_port(container, PORT)}/{DATABASE}"
+    return Target("postgres", "restore-drill", Settings(dsn=dsn), timeouts)
+
+
+def _answers(restored: Target[Any, Any]) -> bool:
     # The image's entrypoint runs its init scripts on a socket-only server; a TCP answer is the final server.
-    with Session(dsn, Timeouts(connect=2.0, read=timeouts.read), read_only=False) as session:
-        return session.one("SELECT 1") == 1
+    # A refused connection must not mark the throwaway down for good: forget it before the next attempt.
+    try:
+        return restored.client.server().version_num > 0
+    finally:
+        restored.reset()
 
 
 def _custom_major(container: Any, prepared: Prepared) -> int | None:
@@ -112,13 +130,16 @@ def _same_major(backup: Path, source_major: int | None, server_version_num: int,
                               f"{source_major} image, or HEALTHGATE_IMAGE_POSTGRES")
 
 
-def _create_roles(admin: Session, roles: list[str]) -> None:
-    from psycopg import sql
-
+def _create_roles(container: Any, restored: Target[Any, Any], roles: list[str], prepared: Prepared) -> None:
+    """Roles the plain dump grants to or sets as owners, so its GRANT and ALTER OWNER statements restore."""
     for role in roles:
-        exists = admin.one("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
-        if not exists:
-            admin.rows(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+        if restored.client.role_exists(role):
+            continue
+        # createuser quotes the name itself: nothing of the dump reaches a SQL string.
+        code, output = containers.run(container, ["createuser", "--no-login", "-U", USER, role], timeout_s=60)
+        if code != 0:
+            raise DrillError(prepared.source, "create roles", f"createuser {role} exited with {code}: "
+                                                              f"{output.strip()[-OUTPUT_TAIL:]}")
 
 
 def _load(container: Any, prepared: Prepared, spec: PostgresDrill) -> float:

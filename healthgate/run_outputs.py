@@ -18,7 +18,7 @@ from healthgate.redact import redact
 def terminal_lines(state: Any, verdict: Verdict, *, allow_empty: bool = False, markexpr: str = "") -> list[str]:
     """Counts by phase and kind, the warnings let through, and the verdict. A check is counted under the
     phase(s) the ``-m`` expression selected it for, so a ``-m daily`` run reads as one block."""
-    from healthgate.report import phase_suite
+    from healthgate.allure_results import phase_suite
 
     counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for result in state.results:

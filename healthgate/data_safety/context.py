@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from healthgate.baseline.settings import DataSafety
-from healthgate.baseline.store import BaselineFile, BaselineFileError, load
+from healthgate.data_safety.settings import DataSafety
+from healthgate.data_safety.store import BaselineFile, BaselineFileError, load
 
 
 @dataclass

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from healthgate.baseline.collect_postgres import MIGRATION_VERSIONS_KEPT
-from healthgate.baseline.settings import PostgresBaseline, allowed_drop
+from healthgate.data_safety.fingerprints import MIGRATION_VERSIONS_KEPT
+from healthgate.data_safety.settings import PostgresBaseline, allowed_drop
 from healthgate.units import format_duration
 
 Mode = Literal["deploy", "recovery"]

@@ -1,8 +1,9 @@
 """pytest side of the data-safety checks: ``--baseline-save`` / ``--baseline``, the ``data_safety`` fixture,
 deselection of targets the profile does not configure, and writing the baseline file once per run.
 
-Registered by :mod:`healthgate.plugin` (options by delegation, hooks by registering this module), so it is active
-wherever the main plugin is, with or without plugin autoloading.
+Listed in :mod:`healthgate.plugin`'s ``pytest_plugins``, so it is active wherever the main plugin is, with or
+without plugin autoloading. It reads the run's state from :mod:`healthgate.run_state` and reports to the core
+plugin through the hooks of :mod:`healthgate.hookspecs`, never by changing the core plugin's state.
 
 Fingerprints travel as the reports' ``user_properties``: under pytest-xdist every worker's report reaches the
 controller, which alone writes the file, after the last check, atomically. A run in which any fingerprint could
@@ -18,9 +19,12 @@ from typing import Any
 
 import pytest
 
+from healthgate.run_state import ITEM, STATE
+
 PROPERTY = "healthgate.baseline"
 ROLE_ATTRIBUTE = "_healthgate_data_safety"
-RECORD, COMPARE, DRILL = "record", "compare", "drill"
+# What a data-safety check does: record a baseline, compare with one, or restore a backup (the restore drill).
+RECORD, COMPARE, RESTORE = "record", "compare", "restore"
 ROLE_PROPERTY = "healthgate.data_safety"
 STASH = pytest.StashKey["BaselineRun"]()
 
@@ -35,7 +39,8 @@ def role(kind: str) -> Any:
     return mark
 
 
-def add_options(group: Any) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("healthgate")
     group.addoption("--baseline-save", dest="hg_baseline_save", default=None, metavar="PATH",
                     help="pre_deploy: record a data fingerprint of every target configured under "
                          "data_safety.baseline and write it to PATH (JSON, atomic)")
@@ -67,9 +72,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STASH] = BaselineRun(save_path=save, baseline_path=compare)
 
 
-def _profile(config: pytest.Config) -> Any:
-    from healthgate.plugin import STATE
+def pytest_healthgate_path_options() -> list[str]:
+    return ["--baseline", "--baseline-save"]
 
+
+def pytest_healthgate_output_paths(config: pytest.Config) -> list[Path]:
+    save = config.getoption("hg_baseline_save", None)
+    return [Path(save)] if save else []
+
+
+def _profile(config: pytest.Config) -> Any:
     state = config.stash.get(STATE, None)
     return state.profile if state is not None else None
 
@@ -81,8 +93,6 @@ def _profile(config: pytest.Config) -> Any:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect data-safety checks of targets the profile does not configure (they do not apply, like a check of
     a kind the profile lacks), and recording checks when no --baseline-save was asked for."""
-    from healthgate.plugin import ITEM
-
     profile = _profile(config)
     run = config.stash[STASH]
     if profile is None:
@@ -102,7 +112,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         target = info.target
         if settings is None:
             configured = False
-        elif kind == DRILL:
+        elif kind == RESTORE:
             configured = settings.restore_drill.of(target.kind, target.name) is not None
         else:
             configured = settings.baseline.of(target.kind, target.name) is not None
@@ -123,7 +133,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 @pytest.fixture
 def data_safety(request: pytest.FixtureRequest, healthgate_profile: Any) -> Any:
     """The profile's data_safety settings, the --baseline file, and where to record a fingerprint."""
-    from healthgate.baseline.context import DataSafetyRun, cached_loader
+    from healthgate.data_safety.context import DataSafetyRun, cached_loader
 
     run: BaselineRun = request.config.stash[STASH]
     loader = request.config.stash.get(_LOADER, None)
@@ -176,19 +186,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         config.pluginmanager.register(_Collector(run), "healthgate-baseline-collector")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Runs before the engine judges the exit status, so an unwritten baseline fails the run."""
-    config = session.config
+def pytest_healthgate_finish_run(config: pytest.Config) -> list[str]:
+    """Write the baseline once, after the last check, and only if every fingerprint was taken: a later
+    comparison must never pass against half a baseline. A baseline asked for and not written fails the run."""
     run = config.stash.get(STASH, None)
     profile = _profile(config)
-    if run is None or run.save_path is None or _is_worker(config) or profile is None:
-        return
-    from healthgate.baseline import store
-    from healthgate.plugin import STATE
+    if run is None or run.save_path is None or profile is None:
+        return []
+    from healthgate.data_safety import store
 
-    if run.failed or not run.fingerprints:
-        config.stash[STATE].other_failures += 1
     if run.failed:
         run.outcome = (f"baseline NOT written to {run.save_path}: no fingerprint of {', '.join(sorted(run.failed))}"
                        " — fix and run the pre_deploy baseline again")
@@ -200,6 +206,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         path = store.save(run.save_path, profile=profile.name, targets=run.fingerprints)
         run.outcome = (f"baseline written to {path}: {len(run.fingerprints)} target(s), fingerprints took "
                        f"{run.seconds:.2f}s, writing {time.monotonic() - started:.3f}s")
+        return []
+    return [run.outcome]
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

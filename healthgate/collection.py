@@ -1,0 +1,147 @@
+"""Collection: one item per check × target of the profile, with the phases, severity and retry policy the profile
+gives it, grouped so a target's checks run one after the other and its connections close after the last one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from healthgate import pytest_compat
+from healthgate.check import REGISTRY, spec_of
+from healthgate.profile import PROFILE_ENV
+from healthgate.run_state import ITEM, STATE, ItemInfo, RunState
+from healthgate.targets.base import CheckOverride, Target
+from healthgate.vocabulary import PHASES
+
+LAST_OF_TARGET = pytest.StashKey[bool]()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    spec = spec_of(metafunc.function)
+    if spec is None:
+        return
+    state = metafunc.config.stash[STATE]
+    params = [
+        pytest.param(target, id=target.id, marks=[pytest.mark.xdist_group(target.id)])
+        for target in state.targets.get(spec.kind, [])
+        if spec.applies_to(target.settings)
+    ]
+    metafunc.parametrize(spec.kind, params)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash[STATE]
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    collected_kinds: set[str] = set()
+    for item in items:
+        spec = spec_of(getattr(item, "function", None))
+        if spec is None:
+            keep.append(item)
+            continue
+        collected_kinds.add(spec.kind)
+        if state.profile is None:
+            raise pytest.UsageError(
+                "no profile selected: pass --profile NAME (a file under profiles/) or --profile path/to.yaml, "
+                f"or set {PROFILE_ENV}; `python -m healthgate validate PROFILE` checks one"
+            )
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or not isinstance(callspec.params.get(spec.kind), Target):
+            dropped.append(item)  # the profile has no target of this kind
+            continue
+        target: Target[Any, Any] = callspec.params[spec.kind]
+        override = _override(state, target, spec.name)
+        if not override.enabled:
+            dropped.append(item)
+            continue
+        phases = override.phases if override.phases is not None else spec.phases
+        item.own_markers[:] = [m for m in item.own_markers if m.name not in PHASES]
+        for phase in phases:
+            item.add_marker(phase)
+        item.stash[ITEM] = ItemInfo(
+            check=spec.name, kind=spec.kind, target=target, phases=tuple(phases),
+            severity=override.severity or spec.severity, runbook=state.runbook_link(spec.page, spec.runbook),
+            eventually=override.eventually or target.settings.eventually,
+        )
+        keep.append(item)
+    _reject_unknown_overrides(state, collected_kinds)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = _grouped_by_target(keep)
+
+
+def _override(state: RunState, target: Target[Any, Any], check: str) -> CheckOverride:
+    """Per-target override wins over the profile-wide one; unset fields fall through."""
+    merged: dict[str, Any] = {}
+    if state.profile is not None and check in state.profile.header.checks:
+        merged.update(state.profile.header.checks[check].model_dump(exclude_unset=True))
+    if check in target.settings.checks:
+        merged.update(target.settings.checks[check].model_dump(exclude_unset=True))
+    return CheckOverride.model_validate(merged)
+
+
+def _grouped_by_target(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Run a target's checks one after the other (in their file order), so its connection can be closed as soon
+    as its last check is done: a fleet of a thousand targets then never holds a thousand connections open, and
+    the report reads target by target."""
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        info = item.stash.get(ITEM, None)
+        if info is not None:
+            first_seen.setdefault(info.target.id, index)
+
+    def position(indexed: tuple[int, pytest.Item]) -> tuple[int, int]:
+        index, item = indexed
+        info = item.stash.get(ITEM, None)
+        return (first_seen[info.target.id] if info is not None else index, index)
+
+    return [item for _, item in sorted(enumerate(items), key=position)]
+
+
+def _reject_unknown_overrides(state: RunState, collected_kinds: set[str]) -> None:
+    """A misspelt check name in an override would silently change nothing: refuse it."""
+    if state.profile is None:
+        return
+    known = {spec.name for spec in REGISTRY.values()}
+    problems = []
+    for kind, targets in state.targets.items():
+        if kind not in collected_kinds:
+            continue
+        kind_checks = {spec.name for spec in REGISTRY.values() if spec.kind == kind}
+        for target in targets:
+            for name in target.settings.checks:
+                if name not in kind_checks:
+                    problems.append(f"targets.{kind}.{target.name}.checks.{name}: no {kind} check of that name "
+                                    f"(known: {', '.join(sorted(kind_checks))})")
+    if collected_kinds >= set(state.targets):
+        for name in state.profile.header.checks:
+            if name not in known:
+                problems.append(f"checks.{name}: no check of that name")
+    if problems:
+        raise pytest.UsageError(f"profile error: {state.profile.path}: " + "; ".join(problems))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _mark_last_check_of_each_target(session.items)  # after -m/-k deselection: only checks that will run count
+    for item in session.items:
+        pytest_compat.carry_group_suffix_over(item)
+
+
+def _mark_last_check_of_each_target(items: list[pytest.Item]) -> None:
+    seen: set[str] = set()
+    for item in reversed(items):
+        info = item.stash.get(ITEM, None)
+        if info is not None and info.target.id not in seen:
+            seen.add(info.target.id)
+            item.stash[LAST_OF_TARGET] = True
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Close a target's connections after its last check (a later check of it, under xdist, just reconnects)."""
+    info = item.stash.get(ITEM, None)
+    if info is not None and item.stash.get(LAST_OF_TARGET, False):
+        info.target.close()

@@ -1,0 +1,28 @@
+"""Hooks the core plugin calls and feature plugins implement (registered with ``pytest_addhooks``), so a feature
+such as data safety joins a run without importing, or changing, the core plugin's state.
+
+pytest only looks for implementations of names starting ``pytest_``, hence the prefix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.hookspec
+def pytest_healthgate_path_options() -> list[str]:  # type: ignore[empty-body]
+    """Options that take a file path. Given as two words (``--opt PATH``) pytest may take PATH for a test path
+    and run without this checkout's configuration; the core plugin refuses that, naming the option."""
+
+
+@pytest.hookspec
+def pytest_healthgate_output_paths(config: pytest.Config) -> list[Path]:  # type: ignore[empty-body]
+    """Files this run will write, locked against an overlapping run on the same outputs."""
+
+
+@pytest.hookspec
+def pytest_healthgate_finish_run(config: pytest.Config) -> list[str]:  # type: ignore[empty-body]
+    """Called once on the controller after the last check, before the exit status is decided. Returns problems
+    of the run as a whole (e.g. a baseline that could not be written): each one turns the gate red."""
