@@ -6,14 +6,19 @@ authenticating proxy the monitoring token needs read access to those paths and n
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from healthgate.check import ALL, check
 from healthgate.expect import evidence, expect, fail, note
 from healthgate.targets.alertmanager.facts import split_alerts
 from healthgate.units import format_duration
 
+if TYPE_CHECKING:
+    from healthgate.targets.alertmanager import AlertmanagerTarget
+
 
 @check(phases=ALL, severity="critical", runbook="alertmanager-health")
-def test_alertmanager_healthy(alertmanager):
+def test_alertmanager_healthy(alertmanager: AlertmanagerTarget):
     """Alertmanager answers 200 on /-/healthy and on /-/ready (GET /-/healthy, /-/ready)."""
     healthy = alertmanager.client.healthy()
     ready = alertmanager.client.ready()
@@ -26,7 +31,7 @@ def test_alertmanager_healthy(alertmanager):
 
 
 @check(phases=ALL, severity="critical", runbook="blocking-alerts")
-def test_no_blocking_alerts(alertmanager):
+def test_no_blocking_alerts(alertmanager: AlertmanagerTarget):
     """No active alert of a blocking severity (default: critical) is firing unsilenced and uninhibited: a
     deployment must not start, nor a recovery be declared, during an incident (GET /api/v2/alerts, /silences)."""
     settings = alertmanager.settings

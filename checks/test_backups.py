@@ -7,6 +7,7 @@ directory and read permission on its files (e.g. membership of the group the bac
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,9 +15,12 @@ from healthgate.check import ALL, DAILY, PRE, RESTORE_DRILL, check
 from healthgate.expect import evidence, fail, note
 from healthgate.units import format_duration, format_size
 
+if TYPE_CHECKING:
+    from healthgate.targets.backups import BackupsTarget
+
 
 @check(phases=ALL, severity="critical", runbook="backup-fresh")
-def test_backup_fresh(backups):
+def test_backup_fresh(backups: BackupsTarget):
     """The newest backup of each pattern is younger than its max_age (default 26 h: one daily run plus slack).
 
     Needs: read and execute permission on the backup directory (metadata only)."""
@@ -41,7 +45,7 @@ def test_backup_fresh(backups):
 
 
 @check(phases=ALL, severity="critical", runbook="backup-size")
-def test_backup_size(backups):
+def test_backup_size(backups: BackupsTarget):
     """The newest file of each file pattern is not empty and at least its min_size (database dump: 1 KiB).
 
     Needs: read and execute permission on the backup directory (metadata only)."""
@@ -67,7 +71,7 @@ def test_backup_size(backups):
 
 
 @check(phases=(PRE, DAILY), severity="critical", runbook="backup-dir-copy")
-def test_backup_dir_copy(backups):
+def test_backup_dir_copy(backups: BackupsTarget):
     """The newest copy of each directory pattern (the config copy) exists and holds at least one file.
 
     Needs: read and execute permission on the backup directory and the copies (metadata only)."""
@@ -93,7 +97,7 @@ def test_backup_dir_copy(backups):
 
 
 @check(phases=(DAILY, RESTORE_DRILL), severity="critical", runbook="backup-integrity")
-def test_backup_integrity(backups):
+def test_backup_integrity(backups: BackupsTarget):
     """The newest artifact of each verified pattern reads through: complete gzip stream, tar members, or RDB
     magic + EOF opcode + CRC64 (bounded by max_verify_seconds).
 
@@ -128,7 +132,7 @@ def test_backup_integrity(backups):
 
 
 @check(phases=(DAILY,), severity="warning", runbook="backup-retention")
-def test_backup_retention(backups):
+def test_backup_retention(backups: BackupsTarget):
     """Each pattern keeps at least retention.min_count backups (default 7) and none older than retention.max_age
     (default 30 d: the runbook's `find /opt/backups -mtime +30 -delete` ran).
 

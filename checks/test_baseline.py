@@ -7,7 +7,7 @@ item is attached as a table; a failure lists the items that differ beyond what t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,12 +17,19 @@ from healthgate.data_safety.plugin import COMPARE, RECORD, role
 from healthgate.data_safety.store import now_iso
 from healthgate.expect import evidence, fail, note
 
+if TYPE_CHECKING:
+    from healthgate.data_safety.context import DataSafetyRun
+    from healthgate.targets.backups import BackupsTarget
+    from healthgate.targets.opensearch import OpenSearchTarget
+    from healthgate.targets.postgres import PostgresTarget
+    from healthgate.targets.redis import RedisTarget
+
 # ------------------------------------------------------------------------------------------------ PostgreSQL
 
 
 @role(RECORD)
 @check(phases=(PRE,), severity="critical", runbook="baseline.md#baseline-recorded")
-def test_postgres_baseline_recorded(postgres, data_safety):
+def test_postgres_baseline_recorded(postgres: PostgresTarget, data_safety: DataSafetyRun):
     """Row counts, newest ids and timestamps, schema and migration version are recorded (CONNECT, SELECT on the
     listed tables and the migrations table)."""
     spec = data_safety.baseline_spec(postgres)
@@ -40,7 +47,7 @@ def test_postgres_baseline_recorded(postgres, data_safety):
 
 @role(COMPARE)
 @check(phases=(POST,), severity="critical", runbook="baseline.md#data-kept")
-def test_postgres_data_kept(postgres, data_safety):
+def test_postgres_data_kept(postgres: PostgresTarget, data_safety: DataSafetyRun):
     """No listed table lost rows beyond its tolerance, newest ids and timestamps did not go backwards, and the
     schema changed only through expected migrations (same privileges as the baseline)."""
     _compare_postgres(postgres, data_safety, mode="deploy")
@@ -48,7 +55,7 @@ def test_postgres_data_kept(postgres, data_safety):
 
 @role(COMPARE)
 @check(phases=(RECOVERY,), severity="critical", runbook="baseline.md#recovery-point")
-def test_postgres_recovery_point(postgres, data_safety):
+def test_postgres_recovery_point(postgres: PostgresTarget, data_safety: DataSafetyRun):
     """After a recovery the newest data is at most the RPO older than at the baseline (seeds: daily backups, RPO
     24 h); tables without a timestamp keep their rows within tolerance (same privileges as the baseline)."""
     _compare_postgres(postgres, data_safety, mode="recovery")
@@ -68,7 +75,7 @@ def _compare_postgres(postgres: Any, data_safety: Any, *, mode: compare.Mode) ->
 
 @role(RECORD)
 @check(phases=(PRE,), severity="critical", runbook="baseline.md#baseline-recorded")
-def test_redis_baseline_recorded(redis, data_safety):
+def test_redis_baseline_recorded(redis: RedisTarget, data_safety: DataSafetyRun):
     """DBSIZE and key counts per configured pattern (bounded SCAN) are recorded (ACL +@read)."""
     spec = data_safety.baseline_spec(redis)
     fingerprint = fingerprints.redis(redis, spec.patterns)
@@ -80,7 +87,7 @@ def test_redis_baseline_recorded(redis, data_safety):
 
 @role(COMPARE)
 @check(phases=(POST, RECOVERY), severity="critical", runbook="baseline.md#keys-kept")
-def test_redis_keys_kept(redis, data_safety):
+def test_redis_keys_kept(redis: RedisTarget, data_safety: DataSafetyRun):
     """No configured key pattern lost keys beyond its tolerance (DBSIZE judged only with dbsize_tolerance)."""
     spec = data_safety.baseline_spec(redis)
     baseline, recorded = data_safety.baseline_of(redis)
@@ -96,7 +103,7 @@ def test_redis_keys_kept(redis, data_safety):
 
 @role(RECORD)
 @check(phases=(PRE,), severity="critical", runbook="baseline.md#baseline-recorded")
-def test_opensearch_baseline_recorded(opensearch, data_safety):
+def test_opensearch_baseline_recorded(opensearch: OpenSearchTarget, data_safety: DataSafetyRun):
     """Document counts per configured index pattern are recorded (read on those indices)."""
     spec = data_safety.baseline_spec(opensearch)
     fingerprint = fingerprints.opensearch(opensearch, spec.index_patterns)
@@ -106,7 +113,7 @@ def test_opensearch_baseline_recorded(opensearch, data_safety):
 
 @role(COMPARE)
 @check(phases=(POST, RECOVERY), severity="critical", runbook="baseline.md#documents-kept")
-def test_opensearch_documents_kept(opensearch, data_safety):
+def test_opensearch_documents_kept(opensearch: OpenSearchTarget, data_safety: DataSafetyRun):
     """No configured index pattern lost documents beyond its tolerance."""
     spec = data_safety.baseline_spec(opensearch)
     baseline, recorded = data_safety.baseline_of(opensearch)
@@ -123,7 +130,7 @@ def test_opensearch_documents_kept(opensearch, data_safety):
 
 @role(RECORD)
 @check(phases=(PRE,), severity="critical", runbook="baseline.md#baseline-recorded")
-def test_backups_baseline_recorded(backups, data_safety):
+def test_backups_baseline_recorded(backups: BackupsTarget, data_safety: DataSafetyRun):
     """How many backups each pattern of the backup directory holds is recorded (read access to the directory)."""
     spec = data_safety.baseline_spec(backups)
     fingerprint = _backups_fingerprint(backups, spec)
@@ -133,12 +140,12 @@ def test_backups_baseline_recorded(backups, data_safety):
 
 @role(COMPARE)
 @check(phases=(POST, RECOVERY), severity="critical", runbook="baseline.md#objects-kept")
-def test_backups_objects_kept(backups, data_safety):
+def test_backups_objects_kept(backups: BackupsTarget, data_safety: DataSafetyRun):
     """No backup pattern lost objects beyond the tolerance (a deploy or a cleanup that deleted backups)."""
     spec = data_safety.baseline_spec(backups)
     baseline, recorded = data_safety.baseline_of(backups)
     current = _backups_fingerprint(backups, spec)
-    rows = compare.counts(list(current["patterns"]), recorded.get("patterns", {}), current["patterns"],
+    rows = compare.counts(current["patterns"], recorded.get("patterns", {}), current["patterns"],
                           lambda _name: spec.tolerance, "objects")
     _judge(backups, rows, baseline)
 

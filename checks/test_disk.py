@@ -6,15 +6,20 @@ the configured paths and log directories, nothing else.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from healthgate.check import ALL, DAILY, PRE, check
 from healthgate.expect import evidence, expect, fail, note
 from healthgate.units import format_duration, format_size
 
+if TYPE_CHECKING:
+    from healthgate.targets.disk import DiskTarget
+
 
 @check(phases=ALL, severity="critical", runbook="disk-usage")
-def test_disk_usage(disk):
+def test_disk_usage(disk: DiskTarget):
     """Every configured path's filesystem is used below the threshold, as df's Use% (seeds: disk usage < 85 %).
 
     Needs: execute permission on each path's parent directories (statvfs only)."""
@@ -32,7 +37,7 @@ def test_disk_usage(disk):
 
 
 @check(phases=ALL, severity="critical", runbook="disk-inodes")
-def test_disk_inodes(disk):
+def test_disk_inodes(disk: DiskTarget):
     """Every configured path's filesystem keeps free inodes above the threshold (default 10 %), as df -i.
 
     Needs: execute permission on each path's parent directories (statvfs only)."""
@@ -54,35 +59,35 @@ def test_disk_inodes(disk):
 
 
 @check(phases=(PRE, DAILY), severity="warning", runbook="log-dir-size")
-def test_log_dir_size(disk):
+def test_log_dir_size(disk: DiskTarget):
     """Each log directory's files total less than its max_size (du -sh; bounded by walk.max_files).
 
     Needs: read and execute permission on the log directory and its subdirectories (lstat only, no file read)."""
-    dirs = [d for d in disk.settings.log_dirs if d.max_size is not None]
+    dirs = [(d, d.max_size) for d in disk.settings.log_dirs if d.max_size is not None]
     if not dirs:
         pytest.skip("no log_dirs with max_size in this target")
     problems = []
-    for log_dir in dirs:
+    for log_dir, max_size in dirs:
         scan = disk.client.scan_logs(log_dir)
         evidence(f"du {log_dir.path}", scan.describe())
         if scan.stopped:
             note(f"{log_dir.path}: {scan.stopped}; its size is at least {format_size(scan.total_bytes)}")
         problems += _collect(disk, f"log_dir_size[{log_dir.path}]", _mib(scan.total_bytes), "<",
-                             _mib(log_dir.max_size), unit="MiB", detail=_size_detail(scan))
+                             _mib(max_size), unit="MiB", detail=_size_detail(scan))
     _fail_all(disk, problems, "logs grow faster than rotation removes them: check logrotate/Fluent Bit and the "
                               "noisiest files (`du -sh <dir>/* | sort -hr`)")
 
 
 @check(phases=(DAILY,), severity="warning", runbook="log-retention")
-def test_log_retention(disk):
+def test_log_retention(disk: DiskTarget):
     """No log matching the pattern is older than the retention window (the runbook's `find -mtime +30 -delete` ran).
 
     Needs: read and execute permission on the log directory and its subdirectories (lstat only, no file read)."""
-    dirs = [d for d in disk.settings.log_dirs if d.retention is not None]
+    dirs = [(d, d.retention) for d in disk.settings.log_dirs if d.retention is not None]
     if not dirs:
         pytest.skip("no log_dirs with retention in this target")
     problems = []
-    for log_dir in dirs:
+    for log_dir, retention in dirs:
         scan = disk.client.scan_logs(log_dir)
         evidence(f"find {log_dir.path}", scan.describe())
         if scan.stopped:
@@ -91,7 +96,7 @@ def test_log_retention(disk):
             listing = ", ".join(f"{f.path} ({format_duration(f.age_s)})" for f in scan.oldest)
             more = f", … {scan.old_count - len(scan.oldest)} more" if scan.old_count > len(scan.oldest) else ""
             problems.append(f"{scan.old_count} file(s) matching {log_dir.pattern!r} in {log_dir.path} older than "
-                            f"{format_duration(log_dir.retention)}: {listing}{more}")
+                            f"{format_duration(retention)}: {listing}{more}")
     if problems:
         fail(disk, "; ".join(problems) + " — the log cleanup (`find <dir> -name \"*.log\" -mtime +N -delete`) "
                                          "did not run: check its cron job")

@@ -5,10 +5,15 @@ Needs permission to run ``nvidia-smi`` on the host; skipped where there is no nv
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from healthgate.check import ALL, DAILY, check
 from healthgate.expect import evidence, expect, fail, note
+
+if TYPE_CHECKING:
+    from healthgate.targets.gpu import GpuTarget
 
 
 def _gpus(gpu):
@@ -31,7 +36,7 @@ def _gpus(gpu):
 
 
 @check(phases=ALL, severity="warning", runbook="gpu-memory")
-def test_gpu_memory(gpu):
+def test_gpu_memory(gpu: GpuTarget):
     """Each GPU's memory.used stays below the threshold share of memory.total (seeds: GPU memory < 90 %).
 
     Needs: permission to run nvidia-smi (any user on a host with the NVIDIA driver)."""
@@ -52,7 +57,7 @@ def test_gpu_memory(gpu):
 
 
 @check(phases=(DAILY,), severity="warning", runbook="gpu-utilization")
-def test_gpu_utilization(gpu):
+def test_gpu_utilization(gpu: GpuTarget):
     """Reports each GPU's utilisation; judged only when thresholds.utilization_pct is set.
 
     Needs: permission to run nvidia-smi (any user on a host with the NVIDIA driver)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +17,9 @@ from healthgate.check import ALL, POST, check
 from healthgate.expect import evidence, expect, fail, note
 from healthgate.targets.http.facts import dig, metric_samples, percentile
 from healthgate.units import format_duration
+
+if TYPE_CHECKING:
+    from healthgate.targets.http import HttpTarget
 
 TLS_OFF_WARNING = "TLS verification disabled for this target"
 
@@ -34,7 +38,7 @@ def _field(http, payload, dotted, what="health payload"):
 
 
 @check(phases=ALL, severity="critical", runbook="health-endpoint")
-def test_health_endpoint(http):
+def test_health_endpoint(http: HttpTarget):
     """The health endpoint answers with an accepted status and the expected JSON fields or text.
 
     With ``preset: grafana|tempo|otelcol|fluentbit|opensearch-dashboards`` the path and expectations are the
@@ -63,7 +67,7 @@ def test_health_endpoint(http):
 
 @check(phases=(POST,), severity="critical", runbook="deployed-version",
        applies=lambda s: bool(s.health.expect_version))
-def test_deployed_version(http):
+def test_deployed_version(http: HttpTarget):
     """After a deploy, the health payload reports the version this release expects (``health.expect_version``).
 
     Post-deploy only: before the deploy the old version is, rightly, still running.
@@ -91,7 +95,7 @@ def _samples(http):
 
 
 @check(phases=ALL, severity="critical", runbook="latency")
-def test_latency(http):
+def test_latency(http: HttpTarget):
     """P95 of a bounded sample of requests stays below the threshold (seeds: < 2 s); P50/P99 when set.
 
     Percentiles are nearest-rank over ``latency.samples`` requests (default 20, at most 200) sent
@@ -112,7 +116,7 @@ def test_latency(http):
 
 
 @check(phases=ALL, severity="critical", runbook="error-rate")
-def test_error_rate(http):
+def test_error_rate(http: HttpTarget):
     """The share of failed requests (no answer, or HTTP 4xx/5xx) in the latency sample stays below the
     threshold (seeds: < 0.1 %).
 
@@ -134,7 +138,7 @@ def test_error_rate(http):
 
 
 @check(phases=ALL, severity="critical", runbook="prediction", applies=lambda s: s.prediction is not None)
-def test_prediction(http):
+def test_prediction(http: HttpTarget):
     """The ML service answers a representative prediction request with a prediction, in less than the
     threshold (seeds: prediction latency < 5 s)."""
     _tls_note(http)
@@ -198,7 +202,7 @@ def _leaks(text: str, raw: str) -> bool:
 
 
 @check(phases=(POST,), severity="critical", runbook="guardrails", applies=lambda s: s.guardrails is not None)
-def test_guardrails(http):
+def test_guardrails(http: HttpTarget):
     """Known jailbreak and prompt-injection prompts (plain, base64, spaced-out, leetspeak, role-play) are refused
     or flagged, and a prompt carrying an e-mail address and a phone number comes back without them.
 
@@ -242,7 +246,7 @@ def test_guardrails(http):
 
 @check(phases=ALL, severity="critical", runbook="otelcol-export-failures",
        applies=lambda s: s.preset == "otelcol")
-def test_otelcol_export_failures(http):
+def test_otelcol_export_failures(http: HttpTarget):
     """An OTEL Collector (``preset: otelcol``) reports no failed exports: every
     ``otelcol_exporter_send_failed_*`` counter of its metrics (``metrics_url``, or ``metrics_path`` on the target's
     URL; the real collector serves them on :8888) stays at the threshold (default 0).

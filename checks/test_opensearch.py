@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,9 +18,12 @@ from healthgate.expect import evidence, expect, fail, note
 from healthgate.targets.opensearch.facts import NotFound, newest_successful, trim_doc, window_query
 from healthgate.units import format_duration, format_size
 
+if TYPE_CHECKING:
+    from healthgate.targets.opensearch import OpenSearchTarget
+
 
 @check(phases=ALL, severity="critical", runbook="cluster-health")
-def test_cluster_health(opensearch):
+def test_cluster_health(opensearch: OpenSearchTarget):
     """The cluster is green, or yellow when allow_yellow is set (then with a note); red fails
     (needs cluster_monitor)."""
     health = opensearch.client.health()
@@ -41,7 +45,7 @@ def test_cluster_health(opensearch):
 
 
 @check(phases=(PRE, DAILY), severity="warning", runbook="unassigned-shards")
-def test_unassigned_shards(opensearch):
+def test_unassigned_shards(opensearch: OpenSearchTarget):
     """No shard is unassigned; with allow_yellow, only replica shards may be (needs cluster_monitor)."""
     health = opensearch.client.health()
     if health.unassigned_shards == 0:
@@ -63,7 +67,7 @@ def test_unassigned_shards(opensearch):
 
 
 @check(phases=(DAILY,), severity="critical", runbook="disk-watermarks")
-def test_disk_watermarks(opensearch):
+def test_disk_watermarks(opensearch: OpenSearchTarget):
     """Every node's disk use stays at or below the cluster's high watermark; above the low one the check passes
     with a note (watermarks read from _cluster/settings; needs cluster_monitor)."""
     disk = opensearch.client.disk_settings()
@@ -100,7 +104,7 @@ def test_disk_watermarks(opensearch):
 
 @check(phases=(POST, RECOVERY, DAILY), severity="critical", runbook="logs-arriving",
        applies=lambda s: s.logs is not None)
-def test_logs_arriving(opensearch):
+def test_logs_arriving(opensearch: OpenSearchTarget):
     """At least min_docs documents (default 1) stamped within the last window (default 15m) are in the logs index
     pattern (default ai-logs-*) (needs read on the pattern)."""
     logs = _logs(opensearch)
@@ -125,7 +129,7 @@ def test_logs_arriving(opensearch):
 
 @check(phases=(DAILY,), severity="warning", runbook="error-logs",
        applies=lambda s: s.logs is not None)
-def test_error_logs(opensearch):
+def test_error_logs(opensearch: OpenSearchTarget):
     """Error entries (error_query, default level:error) within the last window stay at or below max_errors
     (default 50) (needs read on the pattern)."""
     logs = _logs(opensearch)
@@ -138,7 +142,7 @@ def test_error_logs(opensearch):
 
 @check(phases=(DAILY,), severity="critical", runbook="security-threats",
        applies=lambda s: s.logs is not None)
-def test_security_threats(opensearch):
+def test_security_threats(opensearch: OpenSearchTarget):
     """Security threat events (event_type: security_threat, e.g. prompt injection) within the last window stay at
     or below max_threats (default 0) (needs read on the pattern)."""
     logs = _logs(opensearch)
@@ -150,7 +154,7 @@ def test_security_threats(opensearch):
 
 
 @check(phases=(DAILY,), severity="critical", runbook="snapshot-age", applies=lambda s: s.snapshots is not None)
-def test_snapshot_age(opensearch):
+def test_snapshot_age(opensearch: OpenSearchTarget):
     """The newest SUCCESS snapshot of the repository (default backup_repo) ended less than max_age ago (default
     26h) (needs cluster:admin/repository/get and cluster:admin/snapshot/get)."""
     spec = opensearch.settings.snapshots

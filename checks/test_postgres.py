@@ -6,6 +6,8 @@ CONNECT on the database. Sessions are read-only (default_transaction_read_only=o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from healthgate.check import ALL, DAILY, POST, PRE, check
@@ -13,9 +15,12 @@ from healthgate.expect import evidence, expect, fail, note
 from healthgate.targets.postgres.facts import stale_tables
 from healthgate.units import format_duration, format_size
 
+if TYPE_CHECKING:
+    from healthgate.targets.postgres import PostgresTarget
+
 
 @check(phases=ALL, severity="critical", runbook="reachable")
-def test_reachable(postgres):
+def test_reachable(postgres: PostgresTarget):
     """The server accepts a connection and answers a query; its major version is the expected one, if set
     (needs CONNECT)."""
     server = postgres.client.server()
@@ -30,7 +35,7 @@ def test_reachable(postgres):
 
 
 @check(phases=ALL, severity="critical", runbook="connections")
-def test_connections(postgres):
+def test_connections(postgres: PostgresTarget):
     """Client sessions stay below the share of max_connections in thresholds (seeds: active connections < 90 %
     of the pool) (needs CONNECT; pg_monitor to see states)."""
     conns = postgres.client.connections()
@@ -43,7 +48,7 @@ def test_connections(postgres):
 
 
 @check(phases=ALL, severity="critical", runbook="idle-in-transaction")
-def test_idle_in_transaction(postgres):
+def test_idle_in_transaction(postgres: PostgresTarget):
     """No session stays idle inside an open transaction longer than the threshold (seeds: 10 minutes); such
     sessions hold locks and stop vacuum (needs pg_monitor)."""
     limit = postgres.thresholds.idle_in_transaction
@@ -57,7 +62,7 @@ def test_idle_in_transaction(postgres):
 
 
 @check(phases=ALL, severity="warning", runbook="long-running-queries")
-def test_long_running_queries(postgres):
+def test_long_running_queries(postgres: PostgresTarget):
     """The longest running statement has run for less than the threshold (default 5 min) (needs pg_monitor)."""
     queries = postgres.client.active_queries()
     evidence("active statements", "\n".join(s.describe() for s in queries) or "none")
@@ -68,7 +73,7 @@ def test_long_running_queries(postgres):
 
 
 @check(phases=ALL, severity="critical", runbook="replication")
-def test_replication(postgres):
+def test_replication(postgres: PostgresTarget):
     """On a primary, at least min_standbys standbys stream and their replay lag stays below the threshold; on a
     standby, the WAL receiver streams and replay lag stays below the threshold (seeds: replication lag < 5 s)
     (needs pg_monitor)."""
@@ -111,7 +116,7 @@ def test_replication(postgres):
 
 
 @check(phases=ALL, severity="warning", runbook="query-time")
-def test_query_time(postgres):
+def test_query_time(postgres: PostgresTarget):
     """Statement times of this database stay below the thresholds (seeds: query time < 100 ms P95), from
     pg_stat_statements since its last reset, maintenance and DDL statements (VACUUM, CREATE INDEX, COPY...) left
     out (needs pg_monitor to read every role's statements).
@@ -141,7 +146,7 @@ def test_query_time(postgres):
 
 
 @check(phases=(DAILY,), severity="warning", runbook="database-size")
-def test_database_size(postgres):
+def test_database_size(postgres: PostgresTarget):
     """The database stays below max_database_size when set (needs CONNECT). Disk use of the data directory is not
     visible over SQL without superuser: declare a `disk` target for it (seeds: disk usage < 85 %)."""
     size = postgres.client.database_size()
@@ -155,7 +160,7 @@ def test_database_size(postgres):
 
 
 @check(phases=(DAILY,), severity="warning", runbook="vacuum-analyze")
-def test_vacuum_analyze(postgres):
+def test_vacuum_analyze(postgres: PostgresTarget):
     """The checked tables (the `tables` setting, else the largest ones) were vacuumed and analyzed within the
     thresholds (default 7 days); a table with rows never vacuumed or analyzed fails (needs CONNECT)."""
     settings = postgres.settings
@@ -172,7 +177,7 @@ def test_vacuum_analyze(postgres):
 
 
 @check(phases=(DAILY,), severity="critical", runbook="xid-wraparound")
-def test_xid_wraparound(postgres):
+def test_xid_wraparound(postgres: PostgresTarget):
     """Every database's age(datfrozenxid) stays below the threshold share of 2^31 transaction IDs (default 50 %);
     at 100 % PostgreSQL stops accepting writes (needs CONNECT)."""
     ages = postgres.client.xid_ages()
@@ -188,7 +193,7 @@ def test_xid_wraparound(postgres):
 
 
 @check(phases=(DAILY,), severity="warning", runbook="invalid-indexes")
-def test_invalid_indexes(postgres):
+def test_invalid_indexes(postgres: PostgresTarget):
     """No index of this database is left invalid by a failed CREATE/REINDEX CONCURRENTLY (needs CONNECT)."""
     invalid = postgres.client.invalid_indexes()
     evidence("pg_index WHERE NOT indisvalid", "\n".join(f"{i.name} on {i.table}" for i in invalid) or "none")
@@ -198,7 +203,7 @@ def test_invalid_indexes(postgres):
 
 
 @check(phases=ALL, severity="critical", runbook="blocked-locks")
-def test_blocked_locks(postgres):
+def test_blocked_locks(postgres: PostgresTarget):
     """No session has waited for a lock longer than the threshold (default 30 s) (needs CONNECT; pg_monitor to
     see the waiting statements)."""
     waits = postgres.client.lock_waits()
@@ -210,7 +215,7 @@ def test_blocked_locks(postgres):
 
 
 @check(phases=(PRE, POST), severity="critical", runbook="schema-version", applies=lambda s: s.migrations is not None)
-def test_schema_version(postgres):
+def test_schema_version(postgres: PostgresTarget):
     """The schema is at the migration version this release expects (needs SELECT on the migrations table)."""
     migrations = postgres.settings.migrations
     if migrations is None:

@@ -7,6 +7,8 @@ monitoring token needs read access to those paths and nothing else.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from healthgate import expect as expect_mod
@@ -23,9 +25,12 @@ from healthgate.targets.prometheus.facts import (
 )
 from healthgate.units import format_duration
 
+if TYPE_CHECKING:
+    from healthgate.targets.prometheus import PrometheusTarget
+
 
 @check(phases=ALL, severity="critical", runbook="prometheus-ready")
-def test_prometheus_ready(prometheus):
+def test_prometheus_ready(prometheus: PrometheusTarget):
     """Prometheus answers 200 on /-/ready: it has loaded its configuration and storage (GET /-/ready)."""
     probe = prometheus.client.ready()
     evidence("GET /-/ready", f"HTTP {probe.status} in {format_duration(probe.elapsed)}\n{probe.text}")
@@ -34,7 +39,7 @@ def test_prometheus_ready(prometheus):
 
 
 @check(phases=ALL, severity="critical", runbook="scrape-targets")
-def test_scrape_targets_up(prometheus):
+def test_scrape_targets_up(prometheus: PrometheusTarget):
     """Every active scrape target is up, as `up == 0` (alert ServiceDown) would say (GET /api/v1/targets)."""
     ignored = set(prometheus.settings.targets_ignore)
     targets = prometheus.client.targets()
@@ -56,7 +61,7 @@ def test_scrape_targets_up(prometheus):
 
 @check(phases=ALL, severity="warning", runbook="alert-rules",
        applies=lambda s: bool(s.expect_rules))
-def test_alert_rules_loaded(prometheus):
+def test_alert_rules_loaded(prometheus: PrometheusTarget):
     """Every alert rule named in expect_rules is loaded and evaluates without error (GET /api/v1/rules)."""
     wanted = prometheus.settings.expect_rules
     if not wanted:
@@ -79,14 +84,14 @@ def test_alert_rules_loaded(prometheus):
 
 @check(phases=ALL, severity="critical", runbook="promql-expectations",
        applies=lambda s: any(e.severity == "critical" for e in s.expectations))
-def test_promql_expectations_critical(prometheus):
+def test_promql_expectations_critical(prometheus: PrometheusTarget):
     """Every PromQL expectation of severity critical holds for every series it returns (GET /api/v1/query)."""
     _expectations(prometheus, "critical")
 
 
 @check(phases=ALL, severity="warning", runbook="promql-expectations",
        applies=lambda s: any(e.severity == "warning" for e in s.expectations))
-def test_promql_expectations_warning(prometheus):
+def test_promql_expectations_warning(prometheus: PrometheusTarget):
     """Every PromQL expectation of severity warning holds for every series it returns (GET /api/v1/query)."""
     _expectations(prometheus, "warning")
 
@@ -135,7 +140,7 @@ def _record_observations(judgements: list[Judgement]) -> None:
 
 
 @check(phases=(DAILY,), severity="warning", runbook="internal-failures")
-def test_internal_failures(prometheus):
+def test_internal_failures(prometheus: PrometheusTarget):
     """Prometheus's own failure counters (rule evaluation, notifications, TSDB compaction, WAL) did not increase
     over thresholds.internal_failures_window (default 1d); needs Prometheus to scrape itself (GET /api/v1/query)."""
     window = promql_duration(prometheus.thresholds.internal_failures_window)

@@ -6,6 +6,8 @@ Every check needs only a monitoring ACL user: ``ACL SETUSER healthgate on >pw -@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from healthgate.check import ALL, DAILY, check
@@ -14,16 +16,19 @@ from healthgate.targets.redis.client import describe_scan
 from healthgate.targets.redis.facts import median
 from healthgate.units import format_duration, format_size
 
+if TYPE_CHECKING:
+    from healthgate.targets.redis import RedisTarget
+
 
 @check(phases=ALL, severity="critical", runbook="ping")
-def test_ping(redis):
+def test_ping(redis: RedisTarget):
     """Redis answers PING with PONG (needs +ping)."""
     elapsed = redis.client.ping()
     evidence("PING", f"PONG from {redis.settings.address()} in {format_duration(elapsed)}")
 
 
 @check(phases=ALL, severity="critical", runbook="memory")
-def test_memory(redis):
+def test_memory(redis: RedisTarget):
     """used_memory stays below the share of maxmemory in thresholds (seeds: memory < 80 %) (needs +info)."""
     memory = redis.client.memory()
     evidence("INFO memory", f"used_memory:{memory.used} ({format_size(memory.used)})\n"
@@ -38,7 +43,7 @@ def test_memory(redis):
 
 
 @check(phases=(DAILY,), severity="warning", runbook="evicted-keys")
-def test_evicted_keys(redis):
+def test_evicted_keys(redis: RedisTarget):
     """Keys evicted since the server started stay within max_evicted_keys (default 0) (needs +info)."""
     counters = redis.client.counters()
     evidence("INFO stats", f"evicted_keys:{counters.evicted_keys}\nuptime_in_seconds:{counters.uptime_s}")
@@ -48,7 +53,7 @@ def test_evicted_keys(redis):
 
 
 @check(phases=(DAILY,), severity="warning", runbook="rejected-connections")
-def test_rejected_connections(redis):
+def test_rejected_connections(redis: RedisTarget):
     """Connections refused for maxclients since the server started stay within the threshold (default 0)
     (needs +info)."""
     counters = redis.client.counters()
@@ -61,7 +66,7 @@ def test_rejected_connections(redis):
 
 
 @check(phases=ALL, severity="critical", runbook="replication")
-def test_replication(redis):
+def test_replication(redis: RedisTarget):
     """The server has the expected role; a replica's link to its master is up; a master has at least
     min_replicas replicas online (needs +info: INFO replication, as ROLE is @admin)."""
     settings = redis.settings
@@ -86,7 +91,7 @@ def test_replication(redis):
 
 
 @check(phases=ALL, severity="critical", runbook="persistence", applies=lambda s: s.persistence)
-def test_persistence(redis):
+def test_persistence(redis: RedisTarget):
     """The last RDB background save succeeded (rdb_last_bgsave_status:ok) and, with AOF on, the last AOF write
     and rewrite did too (needs +info)."""
     if not redis.settings.persistence:
@@ -108,7 +113,7 @@ def test_persistence(redis):
 
 
 @check(phases=(DAILY,), severity="warning", runbook="last-save-age", applies=lambda s: s.persistence)
-def test_last_save_age(redis):
+def test_last_save_age(redis: RedisTarget):
     """The last successful RDB save is younger than last_save_age (default 26 h) when data changed since
     (needs +info)."""
     if not redis.settings.persistence:
@@ -129,7 +134,7 @@ def test_last_save_age(redis):
 
 @check(phases=(DAILY,), severity="warning", runbook="expired-cache-keys",
        applies=lambda s: bool(s.cache_patterns))
-def test_expired_cache_keys(redis):
+def test_expired_cache_keys(redis: RedisTarget):
     """Keys matching each configured cache pattern stay within its max, counted with a bounded SCAN
     (never KEYS) (needs +scan, +dbsize: in +@read)."""
     patterns = redis.settings.cache_patterns
@@ -149,7 +154,7 @@ def test_expired_cache_keys(redis):
 
 
 @check(phases=ALL, severity="warning", runbook="ping-latency")
-def test_ping_latency(redis):
+def test_ping_latency(redis: RedisTarget):
     """The median (and, if set, the slowest) of a few PING round trips stays below the threshold
     (default median 10 ms) (needs +ping)."""
     samples = redis.client.ping_samples(redis.settings.ping_samples)

@@ -8,7 +8,7 @@ registry answers); without Docker the drill is broken, never passed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from healthgate.check import RESTORE_DRILL, check
@@ -20,12 +20,17 @@ from healthgate.data_safety.restore_drill.backup_file import DrillError
 from healthgate.expect import evidence, expect, fail
 from healthgate.units import format_duration, format_size
 
+if TYPE_CHECKING:
+    from healthgate.data_safety.context import DataSafetyRun
+    from healthgate.targets.postgres import PostgresTarget
+    from healthgate.targets.redis import RedisTarget
+
 RESTORE_HEADERS = ("item", "reference", "restored", "change", "allowed", "verdict")
 
 
 @role(RESTORE)
 @check(phases=(RESTORE_DRILL,), severity="critical", runbook="restore-drill.md#postgres-restore-drill")
-def test_postgres_restore_drill(postgres, data_safety):
+def test_postgres_restore_drill(postgres: PostgresTarget, data_safety: DataSafetyRun):
     """The newest PostgreSQL dump restores without error into a throwaway server of the same major version,
     within the RTO (seeds: MTTR < 15 min), with every listed table present and its rows within tolerance of the
     baseline or the live database (Docker; SELECT on the tables for a live reference)."""
@@ -89,7 +94,7 @@ def _ref(reference: dict[str, Any], table: str) -> str:
 
 @role(RESTORE)
 @check(phases=(RESTORE_DRILL,), severity="critical", runbook="restore-drill.md#redis-restore-drill")
-def test_redis_restore_drill(redis, data_safety):
+def test_redis_restore_drill(redis: RedisTarget, data_safety: DataSafetyRun):
     """The newest Redis RDB loads into a throwaway redis-server within the RTO, with its key count within
     tolerance of the baseline's DBSIZE or the live server's (Docker; ACL +@read for a live reference)."""
     spec = data_safety.drill_spec(redis)

@@ -8,8 +8,13 @@ both and blocks. Every check needs nothing but a TCP connection to the port.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from healthgate.check import ALL, DAILY, PRE, check
 from healthgate.expect import evidence, expect, fail
+
+if TYPE_CHECKING:
+    from healthgate.targets.tls import TlsTarget
 
 
 def _observe(tls):
@@ -30,19 +35,19 @@ def _expiry(tls, days):
 
 
 @check(phases=(PRE, DAILY), severity="warning", runbook="certificate-expiry-warning")
-def test_certificate_expiry_warning(tls):
+def test_certificate_expiry_warning(tls: TlsTarget):
     """The certificate has at least ``expiry_warning_days`` days left (seeds: renew before 30 days)."""
     _expiry(tls, tls.thresholds.expiry_warning_days)
 
 
 @check(phases=ALL, severity="critical", runbook="certificate-expiry-critical")
-def test_certificate_expiry_critical(tls):
+def test_certificate_expiry_critical(tls: TlsTarget):
     """The certificate has at least ``expiry_critical_days`` days left (seeds: critical below 7 days)."""
     _expiry(tls, tls.thresholds.expiry_critical_days)
 
 
 @check(phases=ALL, severity="critical", runbook="certificate-hostname")
-def test_certificate_hostname(tls):
+def test_certificate_hostname(tls: TlsTarget):
     """The certificate names the host clients use (``server_name``, else ``host``) in its subjectAltName."""
     cert = _observe(tls).certificate
     name = tls.settings.expected_name
@@ -58,7 +63,7 @@ def test_certificate_hostname(tls):
 
 
 @check(phases=ALL, severity="critical", runbook="certificate-chain")
-def test_certificate_chain(tls):
+def test_certificate_chain(tls: TlsTarget):
     """The certificate chain verifies against the system trust store, or ``ca_file`` when set."""
     handshake = _observe(tls)
     if not handshake.chain_verified:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from healthgate import self_tests
 from healthgate.check import REGISTRY, CheckSpec
 from healthgate.targets import KINDS, available_kinds, settings_model
 
@@ -21,17 +21,6 @@ def _load_checks(root: Path) -> list[CheckSpec]:
     for path in sorted((root / "checks").glob("test_*.py")):
         importlib.import_module(f"checks.{path.stem}")
     return sorted(REGISTRY.values(), key=lambda s: (list(KINDS).index(s.kind), s.name))
-
-
-def _proofs(root: Path) -> dict[str, list[str]]:
-    """Self-tests that run each check, by check name (a test naming the check function in its body)."""
-    found: dict[str, list[str]] = {}
-    for path in sorted((root / "tests").rglob("test_*.py")):
-        source = path.read_text()
-        for match in re.finditer(r"^def (test_\w+)\(.*?(?=^def |^@|^class |\Z)", source, flags=re.S | re.M):
-            for name in set(re.findall(r"\b(test_\w+)\b", match.group(0)[len(match.group(1)) + 4:])):
-                found.setdefault(name, []).append(f"{path.relative_to(root / 'tests')}::{match.group(1)}")
-    return found
 
 
 def _first_sentence(spec: CheckSpec) -> str:
@@ -57,7 +46,7 @@ def _thresholds(kind: str) -> list[tuple[str, Any, str]]:
 
 def render(root: Path) -> str:
     specs = _load_checks(root)
-    proofs = _proofs(root)
+    proofs = self_tests.proofs(root / "tests", (spec.name for spec in specs))
     lines = [
         "# Check catalogue",
         "",

@@ -10,7 +10,7 @@ import contextvars
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -99,7 +99,7 @@ def expect(target: Any, subject: str, observed: Any, op: str, expected: Any, *, 
         pytest.fail(redact(message), pytrace=False)
 
 
-def fail(target: Any, message: str) -> None:
+def fail(target: Any, message: str) -> NoReturn:
     """Fail with a message that is not a single comparison (e.g. a list of invalid indexes)."""
     __tracebackhide__ = True
     pytest.fail(redact(f"{getattr(target, 'id', target)}: {message}"), pytrace=False)

@@ -176,7 +176,7 @@ def test_missing_select_grant_is_named(admin, target, tmp_path):
     outcome = run_check(checks.test_postgres_baseline_recorded, target,
                         data_safety=DataSafetyRun("stack", settings()))
     assert outcome.status == "broken"
-    assert f"GRANT SELECT ON {EVENTS} TO <monitoring user>" in outcome.message
+    assert f"GRANT SELECT ON {EVENTS} TO healthgate" in outcome.message
 
 
 @pytest.mark.xdist_group("redis-server")
@@ -201,6 +201,39 @@ def test_redis_keys_lost_between_save_and_compare_fail(stack, tmp_path):
         keys = list(admin.scan_iter(match="hg-baseline:*"))
         if keys:
             admin.delete(*keys)
+        admin.close()
+        redis_target.close()
+
+
+@pytest.mark.xdist_group("redis-server")
+def test_a_redis_baseline_sends_only_the_clients_read_only_commands(stack):
+    """What the server received while the fingerprint was taken (MONITOR), checked against the client's
+    allow-list: the baseline has no Redis connection of its own."""
+    from healthgate.targets.redis.client import READ_ONLY_COMMANDS
+
+    data_safety = DataSafety.model_validate({"baseline": {"redis": {"test": {"patterns": ["hg-monitor:*"]}}}})
+    redis_target = make_target("redis", {"url": stack.env()["STACK_REDIS_MONITOR_URL"]})
+    admin = stack.redis_admin()
+    try:
+        admin.mset({f"hg-monitor:{i}": i for i in range(3)})
+        with admin.monitor() as monitor:
+            outcome = run_check(checks.test_redis_baseline_recorded, redis_target,
+                                data_safety=DataSafetyRun("stack", data_safety))
+            redis_target.close()
+            admin.echo("hg-monitor-end")
+            seen = []
+            while (entry := monitor.next_command())["command"] != "ECHO hg-monitor-end":
+                seen.append(entry)
+        # the fingerprint's connection is the one that scanned for its pattern
+        ports = {entry["client_port"] for entry in seen if "hg-monitor:*" in entry["command"]}
+        sent = [entry["command"].split()[0].upper() for entry in seen if entry["client_port"] in ports]
+        assert outcome.status == "passed", outcome
+        handshake = {"AUTH", "HELLO", "CLIENT", "SELECT", "QUIT"}
+        data = [command for command in sent if command not in handshake]
+        assert {"DBSIZE", "SCAN"} <= set(data), sent
+        assert set(data) <= READ_ONLY_COMMANDS, sent
+    finally:
+        admin.delete(*(f"hg-monitor:{i}" for i in range(3)))
         admin.close()
         redis_target.close()
 

@@ -626,3 +626,51 @@ def test_frozen_server_times_out_instead_of_hanging(small_server: Stack) -> None
     finally:
         target.close()
     assert_outcome(run(checks.test_connections, small_server), "passed")
+
+
+# ------------------------------------------------------------------------------------------------- data safety
+# A baseline reads through the same client as the checks, so it gets the same protections.
+
+
+def _baseline_run() -> Any:
+    from healthgate.data_safety.context import DataSafetyRun
+    from healthgate.data_safety.settings import DataSafety
+
+    return DataSafetyRun("stack", DataSafety.model_validate(
+        {"baseline": {"postgres": {"test": {"exact_tables": ["schema_migrations"]}}}}))
+
+
+def test_a_baseline_of_a_frozen_server_is_could_not_check_within_the_watchdog_bound(small_server: Stack) -> None:
+    import checks.test_baseline as data_checks
+
+    target = pg_target(small_server, admin=True, timeouts=Timeouts(connect=2, read=1))
+    try:
+        assert_outcome(run_check(checks.test_reachable, target), "passed")
+        small_server.pause("postgres")
+        started = time.monotonic()
+        try:
+            outcome = run_check(data_checks.test_postgres_baseline_recorded, target, data_safety=_baseline_run())
+        finally:
+            elapsed = time.monotonic() - started
+            small_server.unpause("postgres")
+        assert_outcome(outcome, "broken", r"did not answer within 1 s read timeout")
+        assert elapsed < 6, f"took {elapsed:.1f} s"
+    finally:
+        target.close()
+
+
+def test_a_baseline_of_a_target_already_down_opens_no_new_connection(small_server: Stack) -> None:
+    import checks.test_baseline as data_checks
+
+    small_server.stop_component("postgres")
+    target = pg_target(small_server, admin=True, timeouts=Timeouts(connect=2, read=2))
+    try:
+        assert_outcome(run_check(checks.test_reachable, target), "broken", r"connecting to .* failed")
+        assert target.connect_attempts == 1
+        outcome = run_check(data_checks.test_postgres_baseline_recorded, target, data_safety=_baseline_run())
+        assert_outcome(outcome, "broken", r"was found unreachable earlier in this run")
+        assert target.connect_attempts == 1
+    finally:
+        target.close()
+        small_server.start_component("postgres")
+    assert_outcome(run(checks.test_reachable, small_server), "passed")

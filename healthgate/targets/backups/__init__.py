@@ -4,3 +4,17 @@ app_files.tar.gz, config/}``. Freshness, size, integrity and retention of each k
 Read-only and bounded: integrity is proven by streaming the newest artifact through a decompressor (never
 extracting anything), chunk by chunk, for at most ``max_verify_seconds``; globbing stops after ``max_entries``.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from healthgate.targets.backups.client import Client
+    from healthgate.targets.backups.settings import Settings
+    from healthgate.targets.base import Target
+
+    # What a check's ``backups`` parameter is; imported under TYPE_CHECKING only, so collection loads no client.
+    BackupsTarget: TypeAlias = Target[Settings, Client]

@@ -13,3 +13,17 @@ the schema-version one, which needs SELECT on the migrations table:
 Without ``pg_read_all_stats`` (part of ``pg_monitor``) PostgreSQL hides the state and query of other roles'
 sessions instead of refusing: checks that would then undercount raise ``PermissionMissing`` rather than pass.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from healthgate.targets.base import Target
+    from healthgate.targets.postgres.client import Client
+    from healthgate.targets.postgres.settings import Settings
+
+    # What a check's ``postgres`` parameter is; imported under TYPE_CHECKING only, so collection loads no client.
+    PostgresTarget: TypeAlias = Target[Settings, Client]
