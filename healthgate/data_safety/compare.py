@@ -131,19 +131,24 @@ def parse_instant(value: Any) -> float | None:
 
 def postgres(base: Mapping[str, Any], now: Mapping[str, Any], spec: PostgresBaseline, *, mode: Mode,
              rpo: float, expected_migrations: Iterable[str] = ()) -> list[Row]:
-    timestamp_rows, fresh_tables = _timestamps(base.get("max_timestamp", {}), now.get("max_timestamp", {}),
-                                               spec, mode=mode, rpo=rpo)
-    # After a recovery, a table whose newest data is within the RPO may have lost the rows written since the
-    # backup: its count and ids are shown, and accepted.
-    rows = _table_counts(base.get("rows", {}), now.get("rows", {}), spec, fresh_tables)
-    rows += _max_ids(base.get("max_id", {}), now.get("max_id", {}), spec, mode=mode, fresh_tables=fresh_tables)
-    rows += timestamp_rows
+    point_rows: list[Row] = []
+    restored: set[str] = set()
+    if mode == "recovery":
+        # After a recovery, rows may be missing only where a restore to an earlier point explains it: rows newer
+        # than the point the data was restored to, that point within the RPO, every older row still there.
+        point_rows, restored = restore_point_rows(base.get("restore_points"), now.get("restore_points", {}), spec,
+                                                  rpo=rpo)
+    rows = _table_counts(base.get("rows", {}), now.get("rows", {}), spec, restored)
+    rows += _max_ids(base.get("max_id", {}), now.get("max_id", {}), spec, restored=restored)
+    if mode == "deploy":
+        rows += _timestamps(base.get("max_timestamp", {}), now.get("max_timestamp", {}), spec)
+    rows += point_rows
     rows += schema_rows(base, now, spec, tuple(expected_migrations))
     return rows
 
 
 def _table_counts(base: Mapping[str, Any], now: Mapping[str, Any], spec: PostgresBaseline,
-                  fresh_tables: set[str]) -> list[Row]:
+                  restored: set[str]) -> list[Row]:
     rows = []
     for table in (*spec.exact_tables, *spec.estimated_tables):
         item = f"rows {table}"
@@ -161,14 +166,15 @@ def _table_counts(base: Mapping[str, Any], now: Mapping[str, Any], spec: Postgre
             continue
         label = f"{item} (estimate)" if n.get("method") == "estimate" else item
         row = count_row(label, b["count"], n["count"], spec.tolerance_of(table))
-        if row.failed and table in fresh_tables:
-            row = Row(row.item, row.baseline, row.now, row.change, "lost since the backup, within RPO", "accepted")
+        if row.failed and table in restored:
+            row = Row(row.item, row.baseline, row.now, row.change, "newer than the restore point, within RPO",
+                      "accepted")
         rows.append(row)
     return rows
 
 
-def _max_ids(base: Mapping[str, Any], now: Mapping[str, Any], spec: PostgresBaseline, *, mode: Mode,
-             fresh_tables: set[str]) -> list[Row]:
+def _max_ids(base: Mapping[str, Any], now: Mapping[str, Any], spec: PostgresBaseline, *,
+             restored: set[str]) -> list[Row]:
     rows = []
     for table, column in spec.max_id.items():
         key, item = f"{table}.{column}", f"max id {table}.{column}"
@@ -181,9 +187,10 @@ def _max_ids(base: Mapping[str, Any], now: Mapping[str, Any], spec: PostgresBase
         elif n is None:
             rows.append(Row(item, str(b), "none", allowed="never backwards", verdict=FAIL))
         elif _less(n, b):
-            accepted = mode == "recovery" and table in fresh_tables
+            accepted = table in restored
             rows.append(Row(item, str(b), str(n), "backwards",
-                            "within RPO" if accepted else "never backwards", "accepted" if accepted else FAIL))
+                            "restored to an earlier point within RPO" if accepted else "never backwards",
+                            "accepted" if accepted else FAIL))
         else:
             rows.append(Row(item, str(b), str(n), "" if n == b else "forward", "never backwards"))
     return rows
@@ -196,10 +203,9 @@ def _less(a: Any, b: Any) -> bool:
         return str(a) < str(b)
 
 
-def _timestamps(base: Mapping[str, Any], now: Mapping[str, Any], spec: PostgresBaseline, *, mode: Mode,
-                rpo: float) -> tuple[list[Row], set[str]]:
+def _timestamps(base: Mapping[str, Any], now: Mapping[str, Any], spec: PostgresBaseline) -> list[Row]:
+    """After a deploy, the newest data never goes backwards."""
     rows: list[Row] = []
-    fresh: set[str] = set()
     for table, column in spec.max_timestamp.items():
         key, item = f"{table}.{column}", f"newest {table}.{column}"
         if key not in base:
@@ -209,22 +215,84 @@ def _timestamps(base: Mapping[str, Any], now: Mapping[str, Any], spec: PostgresB
         shown_b, shown_n = str(base[key]), str(now.get(key))
         if b is None:
             rows.append(Row(item, "none", shown_n, verdict="info"))
-            continue
-        if n is None:
+        elif n is None:
             rows.append(Row(item, shown_b, "none", allowed="never backwards", verdict=FAIL))
-            continue
-        lag = b - n
-        if mode == "deploy":
-            verdict = FAIL if lag > 0 else "ok"
-            rows.append(Row(item, shown_b, shown_n, _lag(lag), "never backwards", verdict))
-            continue
-        if lag > rpo:
-            rows.append(Row(item, shown_b, shown_n, _lag(lag), f"back <= RPO {format_duration(rpo)}", FAIL))
         else:
-            fresh.add(table)
-            rows.append(Row(item, shown_b, shown_n, _lag(lag), f"back <= RPO {format_duration(rpo)}",
-                            "accepted" if lag > 0 else "ok"))
-    return rows, fresh
+            rows.append(Row(item, shown_b, shown_n, _lag(b - n), "never backwards", FAIL if b > n else "ok"))
+    return rows
+
+
+def restore_point_rows(base: Mapping[str, Any] | None, now: Mapping[str, Any], spec: PostgresBaseline, *,
+                       rpo: float) -> tuple[list[Row], set[str]]:
+    """Rows judging, per recorded column, the point a recovery restored the data to; and the tables whose losses
+    that point explains (every row at or before it kept, and, on a timestamp, the point within the RPO)."""
+    if base is None:
+        return [Row("restore points", "not recorded", "", allowed="save a new baseline with this version",
+                    verdict=FAIL)], set()
+    rows: list[Row] = []
+    judged: dict[str, bool] = {}  # table -> every column's restore point holds (and one judged the RPO)
+    within_rpo: set[str] = set()
+    columns = [*((t, c, "timestamp") for t, c in spec.max_timestamp.items()),
+               *((t, c, "id") for t, c in spec.max_id.items())]
+    for table, column, role in columns:
+        key = f"{table}.{column}"
+        point_rows, holds = _restore_point(key, base.get(key), now.get(key), role, rpo=rpo,
+                                           tolerance=spec.tolerance_of(table))
+        rows += point_rows
+        judged[table] = judged.get(table, True) and holds
+        if holds and role == "timestamp":
+            within_rpo.add(table)
+    return rows, {table for table, holds in judged.items() if holds and table in within_rpo}
+
+
+def _restore_point(key: str, base: Mapping[str, Any] | None, now: Mapping[str, Any] | None, role: str, *,
+                   rpo: float, tolerance: int | str) -> tuple[list[Row], bool]:
+    item = f"newest {key}" if role == "timestamp" else f"restore point {key}"
+    if base is None:
+        return [Row(item, "not recorded", "", allowed="save a new baseline", verdict=FAIL)], False
+    if base.get("type") is None or now is None:
+        why = "no rows at the baseline" if base.get("newest") is None else "not a timestamp or number column"
+        return [Row(item, str(base.get("newest")), "", allowed=f"no restore point: {why}", verdict="info")], False
+    newest, restored_to = base["newest"], now.get("restored_to")
+    if restored_to is None:
+        return [Row(item, str(newest), "no row at or before it", "all gone", "rows at or before the restore point "
+                    "kept", FAIL)], False
+    b, n = _position(newest, base["type"]), _position(restored_to, base["type"])
+    rows = []
+    holds = True
+    if role == "timestamp":
+        lag = b - n
+        verdict = FAIL if lag > rpo else ("accepted" if lag > 0 else "ok")
+        holds = verdict != FAIL
+        rows.append(Row(item, str(newest), f"restored to {restored_to}", _lag(lag),
+                        f"back <= RPO {format_duration(rpo)}", verdict))
+    elif n < b:
+        rows.append(Row(item, str(newest), f"restored to {restored_to}", "backwards",
+                        "the RPO is judged on a max_timestamp column of this table", "info"))
+    kept = [(edge, count, now_count) for (edge, count), (_, now_count)
+            in zip(base["at_or_before"], now.get("at_or_before", []), strict=False)
+            if _position(edge, base["type"]) <= n]
+    if not kept:
+        rows.append(Row(f"rows {key} <= {restored_to}", "not recorded", "", allowed="restored below the oldest "
+                        "recorded edge", verdict=FAIL))
+        return rows, False
+    edge, expected, present = kept[0]  # the newest edge at or before the restore point
+    allowed = allowed_drop(tolerance, expected)
+    missing = expected - present > allowed
+    rows.append(Row(f"rows {key} <= {edge}", str(expected), str(present), _signed(present - expected),
+                    f"restored to {restored_to}: rows at or before it all kept (-{allowed})",
+                    FAIL if missing else "ok"))
+    return rows, holds and not missing
+
+
+def _position(value: Any, kind: str) -> float:
+    """Where a recorded value sits on its column's axis: seconds for timestamps, the number for ids."""
+    if kind == "number":
+        return float(value)
+    instant = parse_instant(value)
+    if instant is None:
+        raise ValueError(f"not a recorded timestamp: {value!r}")
+    return instant
 
 
 def _lag(lag: float) -> str:

@@ -171,6 +171,41 @@ def test_a_restored_old_backup_fails_on_the_rpo(stack, admin, target, tmp_path):
     assert any("within RPO" in warning for warning in within.record.warnings)
 
 
+def test_old_rows_deleted_fail_the_recovery_check(admin, target, tmp_path):
+    """Deleting the oldest rows leaves the newest timestamp where it was: no restore explains that loss, so the
+    recovery check fails naming the table, the restore point and both counts."""
+    baseline = tmp_path / "baseline.json"
+    save(target, settings(), baseline)
+    admin.execute(f"DELETE FROM {EVENTS} WHERE id <= 3")
+    outcome = compare(checks.test_postgres_recovery_point, target, settings(), baseline)
+    assert outcome.status == "failed", outcome
+    row = next(line for line in outcome.message.splitlines() if f"| rows {EVENTS}.created_at <= " in line)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1:4] == ["10", "7", "-3"] and cells[5] == "FAIL", row
+    assert "restored to " in cells[4] and "rows at or before it all kept" in cells[4]
+    assert f"| rows {EVENTS} " in outcome.message
+
+
+def test_a_real_restore_within_the_rpo_passes_after_new_writes(stack, admin, target, tmp_path):
+    """A backup taken an hour ago, restored after the baseline: only rows newer than the backup are missing, the
+    application writes again after the recovery, and the recovery check accepts it within the RPO."""
+    dsn = stack.postgres_admin_dsn()
+    backup = tmp_path / "database.dump"
+    subprocess.run(["pg_dump", "-Fc", "-n", SCHEMA, "-f", str(backup), dsn], check=True, timeout=60)
+    insert_events(admin, [0.5, 0.2, 0])  # written after the backup, lost by the restore
+    baseline = tmp_path / "baseline.json"
+    save(target, settings(), baseline)
+    admin.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
+    subprocess.run(["pg_restore", "--exit-on-error", "-d", dsn, str(backup)], check=True, timeout=60)
+    grant(admin)
+    insert_events(admin, [-0.01])  # the application is back
+    outcome = compare(checks.test_postgres_recovery_point, target, settings(), baseline)
+    assert outcome.status == "passed", outcome
+    table = dict(outcome.record.evidence)["comparison with the baseline"]
+    assert f"| rows {EVENTS} " in table and "newer than the restore point, within RPO" in table
+    assert "restored to " in table
+
+
 def test_missing_select_grant_is_named(admin, target, tmp_path):
     admin.execute(f"REVOKE SELECT ON {EVENTS} FROM healthgate")
     outcome = run_check(checks.test_postgres_baseline_recorded, target,

@@ -3,6 +3,8 @@ changes against expected migrations."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from healthgate.data_safety import compare
@@ -99,18 +101,112 @@ def test_ids_and_timestamps_never_go_backwards_after_a_deploy():
     assert verdicts(rows)["newest detections.created_at"] == "FAIL"
 
 
-def test_recovery_accepts_a_loss_within_the_rpo_and_fails_beyond_it():
-    restored = fingerprint(rows=90, max_id=90, newest="2025-07-13T02:00:00+00:00")  # 10 h older
-    rows = compare.postgres(fingerprint(), restored, spec(), mode="recovery", rpo=DAY)
-    assert verdicts(rows)["newest detections.created_at"] == "accepted"
-    assert verdicts(rows)["rows detections"] == "accepted"
-    assert verdicts(rows)["max id detections.id"] == "accepted"
-    old = fingerprint(rows=60, max_id=60, newest="2025-07-10T12:00:00+00:00")  # 3 days older
-    rows = compare.postgres(fingerprint(), old, spec(), mode="recovery", rpo=DAY)
-    freshness = next(r for r in rows if r.item == "newest detections.created_at")
+# A table of 100 detections, one an hour, the newest at 12:00 on 13 July; ids follow time.
+HOUR = 3600.0
+NEWEST = dt.datetime(2025, 7, 13, 12, tzinfo=dt.UTC)
+TABLE = [(i, NEWEST - dt.timedelta(hours=100 - i)) for i in range(1, 101)]
+
+
+def recorded(table: list[tuple[int, dt.datetime]], rpo: float = DAY) -> dict:
+    """What the baseline records of a table (as the fingerprint's SQL counts it): rows at or before each edge."""
+    newest_ts, newest_id = max(ts for _, ts in table), max(i for i, _ in table)
+    ts_edges = [newest_ts - dt.timedelta(seconds=rpo / 24 * k) for k in range(49)]
+    id_edges = sorted({newest_id - k for k in (0, 1, 2, 5, 10, 20, 50) if newest_id - k > 0}, reverse=True)
+    return {
+        **fingerprint(rows=len(table), max_id=newest_id, newest=newest_ts.isoformat()),
+        "restore_points": {
+            "detections.created_at": {"type": "timestamp", "newest": newest_ts.isoformat(), "at_or_before": [
+                [e.isoformat(), sum(ts <= e for _, ts in table)] for e in ts_edges]},
+            "detections.id": {"type": "number", "newest": newest_id, "at_or_before": [
+                [e, sum(i <= e for i, _ in table)] for e in id_edges]},
+        },
+    }
+
+
+def now_against(base: dict, table: list[tuple[int, dt.datetime]]) -> dict:
+    """What the compare reads now: the newest value not after the baseline's, and rows at its edges."""
+    points = base["restore_points"]
+    ts_base, id_base = points["detections.created_at"], points["detections.id"]
+    newest_ts = dt.datetime.fromisoformat(ts_base["newest"])
+    kept_ts = [ts for _, ts in table if ts <= newest_ts]
+    kept_id = [i for i, _ in table if i <= id_base["newest"]]
+    return {
+        **fingerprint(rows=len(table), max_id=max(i for i, _ in table), newest=max(ts for _, ts in table).isoformat()),
+        "restore_points": {
+            "detections.created_at": {"restored_to": max(kept_ts).isoformat() if kept_ts else None, "at_or_before": [
+                [e, sum(ts <= dt.datetime.fromisoformat(e) for _, ts in table)] for e, _ in ts_base["at_or_before"]]},
+            "detections.id": {"restored_to": max(kept_id) if kept_id else None, "at_or_before": [
+                [e, sum(i <= e for i, _ in table)] for e, _ in id_base["at_or_before"]]},
+        },
+    }
+
+
+def recovery(table_after: list[tuple[int, dt.datetime]], rpo: float = DAY) -> dict[str, compare.Row]:
+    base = recorded(TABLE)
+    rows = compare.postgres(base, now_against(base, table_after), spec(), mode="recovery", rpo=rpo)
+    return {row.item: row for row in rows}
+
+
+def test_a_restore_within_the_rpo_explains_the_rows_it_lost():
+    rows = recovery(TABLE[:90])  # restored to 02:00: the ten newest hours are gone
+    assert rows["newest detections.created_at"].verdict == "accepted"
+    assert rows["newest detections.created_at"].change == "back 10h"
+    assert rows["rows detections"].verdict == "accepted"
+    assert rows["max id detections.id"].verdict == "accepted"
+    kept = rows["rows detections.created_at <= 2025-07-13T02:00:00+00:00"]
+    assert (kept.baseline, kept.now, kept.verdict) == ("90", "90", "ok")
+
+
+def test_old_rows_deleted_are_not_explained_by_any_restore():
+    """The false green: the newest row is still there, so the restore point is the baseline's newest, and the
+    ten oldest rows are missing before it."""
+    rows = recovery(TABLE[10:])
+    kept = rows["rows detections.created_at <= 2025-07-13T12:00:00+00:00"]
+    assert (kept.baseline, kept.now, kept.verdict) == ("100", "90", "FAIL")
+    assert "restored to 2025-07-13T12:00:00+00:00" in kept.allowed
+    assert rows["rows detections"].verdict == "FAIL"
+
+
+def test_old_rows_deleted_after_a_restore_fail_too():
+    rows = recovery(TABLE[10:90])  # restored to 02:00, and the ten oldest rows gone as well
+    assert rows["rows detections.created_at <= 2025-07-13T02:00:00+00:00"].verdict == "FAIL"
+    assert rows["rows detections"].verdict == "FAIL"
+    assert rows["max id detections.id"].verdict == "FAIL"
+
+
+def test_rows_written_after_the_recovery_do_not_hide_the_restore_point():
+    later = [(1000 + n, NEWEST + dt.timedelta(hours=5 + n)) for n in range(30)]
+    rows = recovery(TABLE[:90] + later)
+    assert rows["newest detections.created_at"].now == "restored to 2025-07-13T02:00:00+00:00"
+    assert rows["rows detections"].verdict == "ok"  # 120 now: more rows, but the restore point is still judged
+    old = recovery(TABLE[:20] + later)  # restored to 3 days back, hidden by new writes
+    assert old["newest detections.created_at"].verdict == "FAIL"
+    assert old["newest detections.created_at"].change == "back 3.33d"
+
+
+def test_a_restore_older_than_the_rpo_fails():
+    rows = recovery(TABLE[:28])  # restored to 72 h back
+    freshness = rows["newest detections.created_at"]
     assert (freshness.change, freshness.verdict) == ("back 3d", "FAIL")
     assert "RPO 24h" in freshness.allowed
+    assert rows["rows detections"].verdict == "FAIL"
+
+
+def test_a_baseline_without_restore_points_cannot_judge_a_recovery():
+    rows = compare.postgres(fingerprint(), fingerprint(rows=90), spec(), mode="recovery", rpo=DAY)
+    assert verdicts(rows)["restore points"] == "FAIL"
     assert verdicts(rows)["rows detections"] == "FAIL"
+
+
+def test_a_table_without_a_timestamp_cannot_explain_a_loss_by_a_restore():
+    only_ids = spec(max_timestamp={})
+    base = recorded(TABLE)
+    base["restore_points"].pop("detections.created_at")
+    now = now_against(recorded(TABLE), TABLE[:90])
+    now["restore_points"].pop("detections.created_at")
+    rows = {row.item: row for row in compare.postgres(base, now, only_ids, mode="recovery", rpo=DAY)}
+    assert rows["rows detections.id <= 90"].verdict == "ok"
+    assert rows["rows detections"].verdict == "FAIL"
 
 
 def test_naive_timestamps_and_epoch_numbers_compare():

@@ -385,6 +385,38 @@ class Client(BaseClient):
         (value,) = self._one(query, grant=_select_grant(table))
         return value
 
+    def counts_at_or_before(self, table: str, column: str, edges: Sequence[Any]) -> list[int]:
+        """Rows whose ``column`` is at or before each edge, in one scan of the table (what a restore to an
+        earlier point must have kept)."""
+        from psycopg import sql
+
+        col = sql.Identifier(column)
+        filters = sql.SQL(", ").join(sql.SQL("count(*) FILTER (WHERE {} <= %s)").format(col) for _ in edges)
+        query = sql.SQL("SELECT {} FROM {}").format(filters, _identifier(table))
+        row = self._one(query, list(edges), grant=_select_grant(table),
+                        slow_hint=f"index {table}({column}), or raise this target's read timeout")
+        return [int(count) for count in row]
+
+    def max_at_or_before(self, table: str, column: str, bound: Any) -> Any:
+        """The newest ``column`` value not after ``bound``: after a recovery, the point the data was restored
+        to, whatever the application wrote since."""
+        from psycopg import sql
+
+        query = sql.SQL("SELECT max({col}) FROM {table} WHERE {col} <= %s").format(
+            col=sql.Identifier(column), table=_identifier(table))
+        (value,) = self._one(query, (bound,), grant=_select_grant(table))
+        return value
+
+    def values_from_newest(self, table: str, column: str, offsets: Sequence[int]) -> list[Any]:
+        """The ``column`` value of the row ``offset`` places below the newest, for each offset (an index scan
+        each when the column is indexed, as ids are); None past the oldest row."""
+        from psycopg import sql
+
+        query = sql.SQL("SELECT (SELECT {col} FROM {table} ORDER BY {col} DESC NULLS LAST OFFSET k LIMIT 1) "
+                        "FROM unnest(%s::int[]) WITH ORDINALITY AS o(k, n) ORDER BY n").format(
+            col=sql.Identifier(column), table=_identifier(table))
+        return [row[0] for row in self._rows(query, (list(offsets),), grant=_select_grant(table))]
+
     def schema_definition(self, schemas: Sequence[str], limit: int) -> dict[str, dict[str, Any]]:
         """Per table of the listed schemas: its columns (``name type [not null]``, in order) and its indexes (name
         → definition). Reads only the catalogs, which every login may read, unlike information_schema, which hides
