@@ -96,9 +96,28 @@ def pytest_configure(config: pytest.Config) -> None:
     except ProfileError as exc:
         raise pytest.UsageError(f"profile error: {exc}") from None
     state.profile = profile
+    _collect_the_suites_checks(config)
     for kind, named in profile.targets.items():
         timeouts = profile.header.timeouts
         state.targets[kind] = [Target(kind, name, settings, timeouts) for name, settings in sorted(named.items())]
+
+
+def _collect_the_suites_checks(config: pytest.Config) -> None:
+    """A health run started outside this checkout with no test path (a deploy pipeline runs in the
+    application's repository) checks with the suite's own checks, not with whatever tests that directory holds."""
+    if config.args_source != pytest.Config.ArgsSource.INVOCATION_DIR:
+        return
+    from healthgate import resources
+
+    checks = resources.checks_dir()
+    if checks is None:
+        raise pytest.UsageError(
+            "no health checks found: this installation of healthgate has no checks/ directory next to it; run "
+            "from the healthgate source tree (cd /path/to/healthgate && pytest -m daily --profile=...) or name "
+            "the checks directory: pytest /path/to/healthgate/checks -m daily --profile=..."
+        )
+    if Path(config.invocation_params.dir).resolve() != checks.parent:
+        config.args = [str(checks)]
 
 
 def _refuse_misread_path_options(config: pytest.Config) -> None:
@@ -136,9 +155,9 @@ def _lock_outputs(config: pytest.Config, state: RunState) -> None:
 
 
 def _load_for_run(config: pytest.Config, spec: str, state: RunState) -> Profile:
-    from healthgate import provision
+    from healthgate import provision, resources
 
-    path = resolve_profile_path(spec, search=[config.rootpath / "profiles"])
+    path = resolve_profile_path(spec, search=resources.profile_dirs(config.rootpath))
     kind = provision.requested(path)
     if kind is None:
         return load_profile(path)

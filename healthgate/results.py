@@ -98,10 +98,10 @@ def report_text(message: str, *, severity: str, runbook: str, category: str = ""
 
 def _attach_runbook_section(config: pytest.Config, info: ItemInfo, record: expect_mod.CheckRecord) -> None:
     """What to do next travels with the failure: the runbook section's investigation and resolution steps."""
-    from healthgate import runbooks
+    from healthgate import resources, runbooks
 
     page, _, anchor = info.runbook.rpartition("#")
-    text = runbooks.section(config.rootpath / "docs" / "runbooks", page.rsplit("/", 1)[-1], anchor)
+    text = runbooks.section(resources.runbooks_dir(config.rootpath), page.rsplit("/", 1)[-1], anchor)
     if text:
         record.evidence.append((f"runbook: {anchor}", text))
 
