@@ -1,7 +1,8 @@
 """The pytest plugin: options, the profile and its targets, phase markers, exit status.
 
 The run's moments each have a module of their own, registered with this one: :mod:`healthgate.collection` (one
-item per check × target), :mod:`healthgate.eventually` (post-deploy waits), :mod:`healthgate.results` (outcomes
+item per check × target), :mod:`healthgate.observer` (checks run concurrently per target, post-deploy waits
+included), :mod:`healthgate.results` (outcomes
 packed into reports), :mod:`healthgate.data_safety.plugin` (baselines, restore drills). They share the run's state
 through :mod:`healthgate.run_state` and join the run through the hooks of :mod:`healthgate.hookspecs`.
 """
@@ -24,7 +25,7 @@ from healthgate.run_state import STATE, RunState
 from healthgate.targets.base import Target
 from healthgate.vocabulary import PHASES
 
-pytest_plugins = ("healthgate.collection", "healthgate.eventually", "healthgate.results",
+pytest_plugins = ("healthgate.collection", "healthgate.observer", "healthgate.results",
                   "healthgate.data_safety.plugin")
 
 PROVISION_ENV_KEY = "healthgate_provisioned_env"

@@ -39,6 +39,8 @@ class ProfileHeader(Model):
     )
     runbook_base: str = Field(DEFAULT_RUNBOOK_BASE, description="base URL or path of the runbook pages")
     timeouts: Timeouts = Timeouts()
+    concurrency: int | None = Field(None, ge=1, le=1024, description="targets observed at once (--concurrency "
+                                                                     "overrides; default 32)")
     checks: dict[str, CheckOverride] = Field(default_factory=dict, description="overrides by check name")
     data_safety: DataSafety | None = Field(None, description="baselines across deploys/recoveries, restore drill")
 

@@ -49,6 +49,11 @@ def mark_crashed_item_done(sched: Any, crashitem: str) -> None:
             work_unit[crashitem] = True
 
 
+def argument_names(item: pytest.Function) -> tuple[str, ...]:
+    """The names a test function is called with (``_fixtureinfo.argnames``), known from collection on."""
+    return tuple(item._fixtureinfo.argnames)
+
+
 def call_arguments(item: pytest.Function) -> dict[str, Any]:
-    """The fixture values a test function is called with (``_fixtureinfo.argnames``), to call it again."""
-    return {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    """The fixture values a set-up test function is called with, to call it ourselves."""
+    return {name: item.funcargs[name] for name in argument_names(item)}

@@ -32,6 +32,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     info = item.stash.get(ITEM, None)
     if info is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
         return report
+    from healthgate.observer import OBSERVED_SECONDS
+
+    if report.when == "call" and OBSERVED_SECONDS in item.stash:
+        report.duration = item.stash[OBSERVED_SECONDS]  # the check's own time, not the wait for its result
     status = outcome_of(report, call)
     exc = call.excinfo.value if call.excinfo is not None else None
     category = category_of(exc) if status == "broken" else ""

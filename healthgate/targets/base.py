@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from healthgate.errors import AuthFailed, TargetDown, Unreachable
 from healthgate.units import Duration
-from healthgate.vocabulary import Phase, Severity
+from healthgate.vocabulary import POST_DEPLOY, POST_RECOVERY, Phase, Severity
 
 # Both stop further attempts: an unreachable target would only make each check wait out its timeout, and
 # repeating a refused login can lock the monitoring account on servers with lockout policies.
@@ -28,10 +28,13 @@ class Timeouts(Model):
 
 
 class Eventually(Model):
-    """Retry a failing check until it passes or ``within`` elapses (replaces ``sleep 30 && health_check``)."""
+    """Retry a failing check until it passes or ``within`` elapses (replaces ``sleep 30 && health_check``): a
+    post-deployment wait, one window per target."""
 
     within: Duration
     every: Duration = 2.0
+    phases: tuple[Phase, ...] = Field((POST_DEPLOY, POST_RECOVERY),
+                                      description="phases that wait; in the others a check judges at once")
 
 
 class CheckOverride(Model):

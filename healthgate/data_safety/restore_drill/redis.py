@@ -36,31 +36,38 @@ class RedisDrillResult:
 
 
 def run_drill(spec: RedisDrill, *, timeouts: Timeouts) -> RedisDrillResult:
-    from healthgate.targets.redis.client import Client
-    from healthgate.targets.redis.settings import Settings
-
     backup = newest(spec.rdb_glob)
     if not sniff(backup, 5).startswith(RDB_MAGIC):
         raise DrillError(backup, "detect format", "no REDIS magic at the start: not an RDB file",
                          hint="redis-cli --rdb FILE writes one; an AOF or a compressed copy cannot be loaded")
     image = containers.image_ref(spec.image, "redis")
     started = time.monotonic()
-    with containers.throwaway(image, PORT, command=COMMAND, files=[(backup, IN_CONTAINER)]) as container:
-        url = f"redis://{containers.LOOPBACK}:{containers.host_port(container, PORT)}/0"
-        # Read through the same allow-listed client as a production server: PING and INFO are all it needs.
-        loaded: Target[Settings, Client] = Target("redis", "restore-drill", Settings(url=url),
-                        Timeouts(connect=2.0, read=max(timeouts.read, 10.0)))
-        try:
-            containers.wait_until(lambda: _loaded(loaded), timeout_s=spec.start_timeout, container=container,
-                                  what=f"throwaway Redis ({image}) loading {backup.name}")
-            keyspace = loaded.client.info("keyspace")
-        except CheckError as exc:
-            raise DrillError(backup, "load", str(exc), hint="the RDB is corrupt, truncated, or from a newer "
-                                                            "Redis than the image") from None
-        finally:
-            loaded.close()
+    try:
+        # A server that exits at once (a corrupt RDB) may be gone before its port is published: that is a
+        # failed load too, whichever step notices it.
+        with containers.throwaway(image, PORT, command=COMMAND, files=[(backup, IN_CONTAINER)]) as container:
+            keyspace = _load(container, backup, image, spec, timeouts)
+    except CheckError as exc:
+        raise DrillError(backup, "load", str(exc), hint="the RDB is corrupt, truncated, or from a newer "
+                                                        "Redis than the image") from None
     return RedisDrillResult(backup=backup, size=backup.stat().st_size, image=image,
                             load_seconds=time.monotonic() - started, keys_by_db=_keys(keyspace))
+
+
+def _load(container: Any, backup: Path, image: str, spec: RedisDrill, timeouts: Timeouts) -> dict[str, Any]:
+    from healthgate.targets.redis.client import Client
+    from healthgate.targets.redis.settings import Settings
+
+    url = f"redis://{containers.LOOPBACK}:{containers.host_port(container, PORT)}/0"
+    # Read through the same allow-listed client as a production server: PING and INFO are all it needs.
+    loaded: Target[Settings, Client] = Target("redis", "restore-drill", Settings(url=url),
+                                              Timeouts(connect=2.0, read=max(timeouts.read, 10.0)))
+    try:
+        containers.wait_until(lambda: _loaded(loaded), timeout_s=spec.start_timeout, container=container,
+                              what=f"throwaway Redis ({image}) loading {backup.name}")
+        return loaded.client.info("keyspace")
+    finally:
+        loaded.close()
 
 
 def _loaded(loaded: Target[Any, Any]) -> bool:
