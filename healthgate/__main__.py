@@ -1,4 +1,5 @@
-"""Command line: ``python -m healthgate schema | validate PROFILE | list PROFILE [-m PHASE] | report ...``."""
+"""Command line: ``python -m healthgate schema | validate PROFILE | list PROFILE [-m PHASE] | report ... |
+merge SUMMARY...``."""
 
 from __future__ import annotations
 
@@ -73,7 +74,21 @@ def _list(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from healthgate.html_report import generate
 
-    return generate(Path(args.results), Path(args.output), single_file=args.single_file)
+    return generate([Path(r) for r in args.results], Path(args.output), single_file=args.single_file)
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from healthgate.merge import MergeError, lines, merge
+
+    try:
+        merged = merge([Path(p) for p in args.summaries])
+    except MergeError as exc:
+        print(f"healthgate merge: {exc}", file=sys.stderr)
+        return 4
+    if args.output:
+        Path(args.output).write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    print("\n".join(lines(merged)))
+    return int(merged["exit_status"])
 
 
 def _catalogue(args: argparse.Namespace) -> int:
@@ -96,10 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     lister.add_argument("--checks", default="checks", help="directory of checks (default: checks)")
     lister.set_defaults(fn=_list)
     report = sub.add_parser("report", help="generate the Allure HTML report")
-    report.add_argument("results", nargs="?", default="allure-results")
+    report.add_argument("results", nargs="*", default=["allure-results"],
+                        help="one or more results folders (the shards of a run)")
     report.add_argument("-o", "--output", default="allure-report")
     report.add_argument("--single-file", action="store_true")
     report.set_defaults(fn=_report)
+    merger = sub.add_parser("merge", help="one verdict and exit status from the shards' --summary-json files")
+    merger.add_argument("summaries", nargs="+")
+    merger.add_argument("-o", "--output", help="write the merged summary as JSON")
+    merger.set_defaults(fn=_merge)
     catalogue = sub.add_parser("catalogue", help="print the check catalogue (checks/README.md)")
     catalogue.add_argument("--root", default=".", help="checkout holding checks/ and tests/")
     catalogue.set_defaults(fn=_catalogue)

@@ -15,6 +15,39 @@ from healthgate.targets.base import CheckOverride, Target
 from healthgate.vocabulary import PHASES
 
 LAST_OF_TARGET = pytest.StashKey[bool]()
+SHARD = pytest.StashKey[tuple[int, int]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("healthgate").addoption(
+        "--shard", dest="hg_shard", default=None, metavar="I/N",
+        help="check only the I-th of N parts of the profile's targets (1 <= I <= N); a target's checks never "
+             "split across shards. `python -m healthgate merge` joins the shards' --summary-json files")
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    index, _, count = value.partition("/")
+    try:
+        shard = (int(index), int(count))
+    except ValueError:
+        shard = (0, 0)
+    if not 1 <= shard[0] <= shard[1]:
+        raise pytest.UsageError(f"--shard={value}: write I/N with 1 <= I <= N, e.g. --shard=2/3 "
+                                "(in a Kubernetes Indexed Job: --shard=$((JOB_COMPLETION_INDEX + 1))/N)")
+    return shard
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    value = config.getoption("hg_shard", None)
+    if value:
+        config.stash[SHARD] = parse_shard(value)
+
+
+def shard_targets(all_ids: list[str], shard: tuple[int, int]) -> set[str]:
+    """The targets of one shard. They are dealt in turn, in sorted order: every shard computes the same split
+    from the same profile, and each gets a share of every kind."""
+    index, count = shard
+    return set(sorted(all_ids)[index - 1::count])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -67,6 +100,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         )
         keep.append(item)
     _reject_unknown_overrides(state, collected_kinds)
+    shard = config.stash.get(SHARD, None)
+    if shard is not None:
+        all_ids = [target.id for targets in state.targets.values() for target in targets]
+        mine = shard_targets(all_ids, shard)
+        dropped += [item for item in keep if (info := item.stash.get(ITEM, None)) and info.target.id not in mine]
+        keep = [item for item in keep if (info := item.stash.get(ITEM, None)) is None or info.target.id in mine]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = _grouped_by_target(keep)

@@ -87,14 +87,35 @@ def number_the_build(results: Path) -> None:
     executor_path.write_text(json.dumps(executor, indent=2) + "\n", encoding="utf-8")
 
 
-def generate(results: Path, output: Path, *, single_file: bool = False) -> int:
+def generate(results: list[Path], output: Path, *, single_file: bool = False) -> int:
+    """One report from one results folder, or from several (the shards of a run), merged first."""
     try:
-        summary = build(results, output, single_file=single_file)
+        if len(results) == 1:
+            summary = build(results[0], output, single_file=single_file)
+        else:
+            with tempfile.TemporaryDirectory(prefix="healthgate-results-") as scratch:
+                summary = build(merge_results(results, Path(scratch)), output, single_file=single_file)
     except ReportError as exc:
         print(f"healthgate report: {exc}", file=sys.stderr)
         return 2
     print(summary)
     return 0
+
+
+def merge_results(folders: list[Path], into: Path) -> Path:
+    """The shards' results in one folder: result and attachment files have unique names; the run files
+    (environment, executor, categories) and the history come from the first folder that has them."""
+    for folder in folders:
+        if not folder.is_dir() or not any(folder.glob("*-result.json")):
+            raise ReportError(f"no Allure results in {folder}: run the checks with --alluredir={folder} first")
+        for path in folder.iterdir():
+            destination = into / path.name
+            if path.is_dir():
+                if not destination.exists():
+                    shutil.copytree(path, destination)
+            elif not destination.exists():
+                shutil.copyfile(path, destination)
+    return into
 
 
 def build(results: Path, output: Path, *, single_file: bool = False) -> str:

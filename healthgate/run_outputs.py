@@ -61,7 +61,8 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def summary_dict(state: Any, verdict: Verdict, exitstatus: int, *, markexpr: str = "") -> dict[str, Any]:
+def summary_dict(state: Any, verdict: Verdict, exitstatus: int, *, markexpr: str = "",
+                 shard: str | None = None) -> dict[str, Any]:
     counts = Counter(r.status for r in state.results)
     return {
         "verdict": "pass" if exitstatus == 0 else "fail",
@@ -69,6 +70,7 @@ def summary_dict(state: Any, verdict: Verdict, exitstatus: int, *, markexpr: str
         "exit_status": exitstatus,
         "profile": state.profile.name if state.profile else None,
         "phase": markexpr or None,
+        "shard": shard,
         "healthgate_version": __version__,
         "started_at": state.started,
         "duration_s": round(time.time() - state.started, 3),
@@ -121,7 +123,8 @@ def write_outputs(config: Any, state: Any, verdict: Verdict, exitstatus: int) ->
     json_path = config.getoption("hg_summary_json")
     if json_path:
         markexpr = str(getattr(config.option, "markexpr", "") or "")
-        data = summary_dict(state, verdict, exitstatus, markexpr=markexpr)
+        data = summary_dict(state, verdict, exitstatus, markexpr=markexpr,
+                            shard=getattr(config.option, "hg_shard", None))
         _atomic_write(Path(json_path), json.dumps(data, indent=2) + "\n")
     metrics_path = config.getoption("hg_metrics_textfile")
     if metrics_path:

@@ -39,6 +39,39 @@ class ScriptedServer:
         self.httpd.server_close()
 
 
+class SlowServer:
+    """Answers every request after a set delay, and notes when each request arrived and was answered."""
+
+    def __init__(self, delay_s: float) -> None:
+        import time
+
+        self.arrivals: list[tuple[float, float]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                arrived = time.monotonic()
+                time.sleep(delay_s)
+                body = b'{"status": "ok"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                server.arrivals.append((arrived, time.monotonic()))
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 class BlackHole:
     """Accepts connections and never answers, like a wedged service behind a load balancer."""
 

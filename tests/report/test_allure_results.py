@@ -240,7 +240,7 @@ def test_parent_suite_is_the_phase_the_run_selected(markexpr, expected):
 
 
 def test_report_command_says_what_is_missing(tmp_path, monkeypatch, capsys):
-    assert html_report.generate(tmp_path / "none", tmp_path / "report") == 2
+    assert html_report.generate([tmp_path / "none"], tmp_path / "report") == 2
     assert "no Allure results in" in capsys.readouterr().err
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "x-result.json").write_text("{}")
