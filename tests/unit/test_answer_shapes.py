@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from healthgate.errors import BadResponse
+from healthgate.targets.alertmanager.facts import parse_alerts, parse_silences
 from healthgate.targets.opensearch import facts as os_facts
 from healthgate.targets.prometheus.facts import parse_query, parse_rules, parse_targets
 
@@ -30,6 +31,10 @@ def _hits(**overrides: Any) -> dict[str, Any]:
 
 def _prom(data: Any) -> dict[str, Any]:
     return {"status": "success", "data": data}
+
+
+def _alert(**status: Any) -> dict[str, Any]:
+    return {"labels": {"alertname": "A"}, "status": {"state": "active", **status}}
 
 
 PARSERS: dict[str, tuple[Callable[[Any], Any], list[Any]]] = {
@@ -57,6 +62,13 @@ PARSERS: dict[str, tuple[Callable[[Any], Any], list[Any]]] = {
         *OBJECT_WANTED, {"snapshots": {}}, {"snapshots": [1]}, {"snapshots": [{"snapshot": "s"}]},
         {"snapshots": [{"snapshot": "s", "state": "SUCCESS", "end_time_in_millis": "12"}]},
         {"snapshots": [{"snapshot": "s", "state": "SUCCESS", "end_time_in_millis": NAN}]}]),
+    "alertmanager alerts": (parse_alerts, [
+        *LIST_WANTED, [1], [{"labels": []}], [{"labels": {"alertname": "A"}}], [{"labels": {"a": 1}, "status": {}}],
+        [{**_alert(), "annotations": ["disk", "full"]}], [{**_alert(), "annotations": {"summary": None}}],
+        [_alert(silencedBy="abc")], [_alert(inhibitedBy=[1])], [{"labels": {"alertname": "A"}, "status": []}]]),
+    "alertmanager silences": (parse_silences, [
+        *LIST_WANTED, [1], [{"id": 1}], [{"status": {}}], [{"id": "a", "matchers": {}}],
+        [{"id": "a", "matchers": ["x"]}], [{"id": "a", "status": []}]]),
     "prometheus query": (lambda data: parse_query(data, query="up"), [
         *OBJECT_WANTED, {"status": "success"}, {"status": ["success"], "data": {}}, _prom([]),
         _prom({"resultType": "vector", "result": {"metric": 1}}),
