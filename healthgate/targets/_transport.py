@@ -152,9 +152,9 @@ class DeadlineTransport(httpx.HTTPTransport):
     """httpx's own transport, with a connection pool whose sockets obey each request's deadline."""
 
     def __init__(self, seconds: float, *, verify: Any, proxy: str | None = None) -> None:
-        super().__init__(verify=verify)
-        self.seconds = seconds
         ssl_context = httpx.create_ssl_context(verify=verify)
+        super().__init__(verify=ssl_context)  # sets up httpx's side; its pool is replaced below
+        self.seconds = seconds
         if proxy is None:
             self._pool = httpcore.ConnectionPool(ssl_context=ssl_context, network_backend=_Backend())
         else:

@@ -112,3 +112,16 @@ def test_sampling_keeps_the_answers_before_the_first_failure(servers) -> None:
     assert [s.status for s in sampled.samples] == [200, 200, 200, None]
     assert (sampled.planned, sampled.stopped_early, sampled.error_rate_pct) == (20, True, 25.0)
     assert "no complete answer within 2.5s" in sampled.samples[-1].error
+
+
+def test_a_proxy_from_the_environment_is_used_and_keeps_the_deadline(servers, monkeypatch) -> None:
+    """The dripping server plays a proxy named by HTTP_PROXY: the request goes through it, and still ends."""
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", servers.url("header_drip"))
+    before = servers.connections["header_drip"]
+    started = time.monotonic()
+    with pytest.raises(Unreachable, match="no complete answer within 2.5s"):
+        Client(Settings(url="http://service.invalid:8000"), TIMEOUTS).get("/health")
+    assert time.monotonic() - started < 3.5
+    assert servers.connections["header_drip"] - before == 1
