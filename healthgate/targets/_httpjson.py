@@ -83,6 +83,10 @@ class ApiClient(BaseClient):
                 self._http = http_client(self.settings, self.timeouts, base_url=self.settings.url, json_api=True)
             return self._http
 
+    def where(self, path: str) -> str:
+        """``GET <address><path>``, redacted: how messages name a request."""
+        return f"GET {redact(self.settings.address() + path)}"
+
     def get(self, path: str, *, limit: int | None = None) -> Response:
         from healthgate.targets._transport import fetch
 

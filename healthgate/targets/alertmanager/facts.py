@@ -81,9 +81,8 @@ class AlertSplit:
     muted: tuple[Alert, ...] = ()  # blocking severity but muted by an active time interval
 
 
-def parse_alerts(payload: Any) -> list[Alert]:
+def parse_alerts(payload: Any, where: str = "/api/v2/alerts") -> list[Alert]:
     """``/api/v2/alerts`` answer (a JSON list of ``gettableAlert``) → alerts."""
-    where = "/api/v2/alerts"
     alerts = []
     for item in listing(payload, where, "the answer"):
         item = mapping(item, where, "an alert")
@@ -114,9 +113,8 @@ def render_matcher(matcher: Mapping[str, Any]) -> str:
     return f'{matcher.get("name")}{op}"{matcher.get("value")}"'
 
 
-def parse_silences(payload: Any) -> list[Silence]:
+def parse_silences(payload: Any, where: str = "/api/v2/silences") -> list[Silence]:
     """``/api/v2/silences`` answer → silences (every state; callers keep the active ones)."""
-    where = "/api/v2/silences"
     silences = []
     for item in listing(payload, where, "the answer"):
         item = mapping(item, where, "a silence")

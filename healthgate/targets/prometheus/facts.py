@@ -126,9 +126,9 @@ def _value(raw: Any, where: str) -> float:
     raise BadResponse(f"{where}: sample {shown(raw)[:80]} is not [timestamp, \"value\"]")
 
 
-def parse_query(payload: Any, *, query: str = "") -> QueryResult:
+def parse_query(payload: Any, *, query: str = "", server: str = "") -> QueryResult:
     """``/api/v1/query`` answer → result type and samples. Matrix and string results keep no samples."""
-    where = f"query {query!r}" if query else "query"
+    where = (f"query {query!r}" if query else "query") + (f" on {server}" if server else "")
     data = api_data(payload, where)
     result_type, result = data.get("resultType"), data.get("result")
     if result_type == "vector":
@@ -176,9 +176,8 @@ def judge(expectation: Expectation, result: QueryResult) -> Judgement:
     return Judgement(expectation, "passed", _observed(result.samples))
 
 
-def parse_targets(payload: Any) -> list[ScrapeTarget]:
+def parse_targets(payload: Any, where: str = "/api/v1/targets") -> list[ScrapeTarget]:
     """``/api/v1/targets`` answer → its active targets."""
-    where = "/api/v1/targets"
     targets = []
     for t in listing(api_data(payload, where).get("activeTargets"), where, "data.activeTargets"):
         t = mapping(t, where, "an active target")
@@ -194,9 +193,8 @@ def parse_targets(payload: Any) -> list[ScrapeTarget]:
     return targets
 
 
-def parse_rules(payload: Any) -> list[Rule]:
+def parse_rules(payload: Any, where: str = "/api/v1/rules") -> list[Rule]:
     """``/api/v1/rules`` answer → every rule of every group (alerting and recording)."""
-    where = "/api/v1/rules"
     rules = []
     for g in listing(api_data(payload, where).get("groups"), where, "data.groups"):
         g = mapping(g, where, "a rule group")
