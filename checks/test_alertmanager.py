@@ -33,7 +33,10 @@ def test_alertmanager_healthy(alertmanager: AlertmanagerTarget):
 @check(phases=ALL, severity="critical", runbook="blocking-alerts")
 def test_no_blocking_alerts(alertmanager: AlertmanagerTarget):
     """No active alert of a blocking severity (default: critical) is firing unsilenced and uninhibited: a
-    deployment must not start, nor a recovery be declared, during an incident (GET /api/v2/alerts, /silences)."""
+    deployment must not start, nor a recovery be declared, during an incident (GET /api/v2/alerts, /silences).
+
+    Fails closed: only an alert Alertmanager reports ``suppressed`` by a named silence, inhibiting alert or time
+    interval is let through; a state it does not document (``firing``, null) counts as firing."""
     settings = alertmanager.settings
     alerts = alertmanager.client.alerts(settings.filter)
     split = split_alerts(alerts, severities=settings.blocking_severities, severity_label=settings.severity_label,
@@ -48,7 +51,8 @@ def test_no_blocking_alerts(alertmanager: AlertmanagerTarget):
     evidence(f"blocking alerts ({label} in {', '.join(settings.blocking_severities)}{scope})",
              listing(split.blocking))
     evidence("silenced or inhibited alerts of a blocking severity",
-             "silenced:\n" + listing(split.silenced) + "\ninhibited:\n" + listing(split.inhibited))
+             "silenced:\n" + listing(split.silenced) + "\ninhibited:\n" + listing(split.inhibited)
+             + "\nmuted by a time interval:\n" + listing(split.muted))
     evidence("active silences", "\n".join(s.render() for s in silences) or "(none)")
     evidence("other active alerts", listing(split.other))
     if split.silenced:

@@ -131,9 +131,10 @@ def test_error_rate(http: HttpTarget):
         note(f"{count} samples resolve the error rate only to {resolution:.3g} %: a {limit:g} % budget means "
              "0 failed requests allowed here")
     first_error = next((s.error for s in sampled.samples if s.error), "")
+    stopped = f" (sampling stopped there, {count} of {sampled.planned} sent)" if sampled.stopped_early else ""
     expect(http, "error_rate_pct", round(sampled.error_rate_pct, 3), "<=", limit, unit="%",
            hint=f"{sampled.errors} of {count} {sampled.method} {sampled.url} failed ({sampled.outcomes()})"
-                + (f"; first: {first_error[:200]}" if first_error else "")
+                + (f"; first: {first_error[:200]}{stopped}" if first_error else "")
                 + (f"; with {count} samples any failure exceeds {limit:g} %" if resolution > limit else ""))
 
 

@@ -182,8 +182,11 @@ def trust_context(ca_file: str | None) -> ssl.SSLContext:
 def http_client(settings: Any, timeouts: Timeouts, *, base_url: str, auth: Any = None, json_api: bool = False) -> Any:
     """An httpx client as every HTTP-speaking kind needs it: the profile's connect and read timeouts, the target's
     headers and bearer token, the system trust store (or its ``ca_file``) unless verification is switched off for
-    that target, and no redirects followed (a health endpoint that redirects is itself a finding)."""
+    that target, no redirects followed (a health endpoint that redirects is itself a finding), and a deadline of
+    connect + read over each whole request (see ``_transport``)."""
     import httpx
+
+    from healthgate.targets._transport import transport
 
     headers = {"Accept": "application/json"} if json_api else {}
     headers.update(getattr(settings, "headers", {}) or {})
@@ -191,5 +194,7 @@ def http_client(settings: Any, timeouts: Timeouts, *, base_url: str, auth: Any =
     if token is not None:
         headers["Authorization"] = f"Bearer {token.get_secret_value()}"
     verify: Any = trust_context(getattr(settings, "ca_file", None)) if settings.verify_tls else False
-    return httpx.Client(base_url=base_url, headers=headers, auth=auth, verify=verify,
+    # trust_env off: the transport takes the environment's proxy itself, so proxied requests keep the deadline
+    return httpx.Client(base_url=base_url, headers=headers, auth=auth, trust_env=False,
+                        transport=transport(timeouts, verify=verify, base_url=base_url),
                         timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect), follow_redirects=False)

@@ -180,7 +180,7 @@ def test_health_stall_is_broken_by_the_read_timeout(faults: App) -> None:
     faults.fault("stall", 30)
     outcome = run(checks.test_health_endpoint, faults.url, timeouts=Timeouts(connect=1, read=0.5), **FULL)
     assert outcome.status == "broken"
-    assert outcome.message.startswith(f"GET {faults.url}/health timed out (ReadTimeout, connect 1.0s / read 0.5s)")
+    assert outcome.message.startswith(f"GET {faults.url}/health timed out (ReadTimeout, connect 1s / read 0.5s)")
     faults.clear()
     assert run(checks.test_health_endpoint, faults.url, **FULL).status == "passed"
 
@@ -512,7 +512,7 @@ def test_black_holed_target_is_broken_once_then_fails_fast() -> None:
     try:
         first = run_check(checks.test_health_endpoint, t)
         assert first.status == "broken"
-        assert first.message == (f"GET {url}/health timed out (ReadTimeout, connect 1.0s / read 0.5s) — is the "
+        assert first.message == (f"GET {url}/health timed out (ReadTimeout, connect 1s / read 0.5s) — is the "
                                  "service up and reachable from here?")
         started = time.monotonic()
         later = [run_check(fn, t) for fn in (checks.test_latency, checks.test_error_rate, checks.test_prediction)]

@@ -23,7 +23,7 @@ class Client(ApiClient):
         """Every active alert, silenced and inhibited ones included (they are evidence), within ``filters``."""
         params = [("active", "true"), ("silenced", "true"), ("inhibited", "true"), ("unprocessed", "true")]
         params += [("filter", f) for f in filters]
-        return parse_alerts(self.get_json("/api/v2/alerts", params))
+        return parse_alerts(self.get_json("/api/v2/alerts", params), self.where("/api/v2/alerts"))
 
     def silences(self) -> list[Silence]:
-        return parse_silences(self.get_json("/api/v2/silences"))
+        return parse_silences(self.get_json("/api/v2/silences"), self.where("/api/v2/silences"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
@@ -29,15 +28,14 @@ class Response:
         return self.text()[:size].replace("\n", " ")
 
     def json(self) -> Any:
+        from healthgate.targets._transport import decode_json
+
         if self.truncated:
             raise BadResponse(f"{self.url} answered more than the {len(self.body)}-byte limit; cannot parse JSON",
                               hint="raise max_body for this target if the endpoint is legitimately large")
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            ctype = self.headers.get("content-type", "?")
-            raise BadResponse(f"{self.url} answered HTTP {self.status} with non-JSON ({ctype}): {self.excerpt()!r}",
-                              hint="is this the service's health endpoint, or a proxy/error page?") from None
+        return decode_json(self.body, what=f"{self.url} answered HTTP {self.status}",
+                           content_type=self.headers.get("content-type", "?"),
+                           hint="is this the service's health endpoint, or a proxy/error page?")
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,11 @@ class SampleSet:
     samples: tuple[Sample, ...]
     concurrency: int
     wall_time: float
+    planned: int = 0  # requests meant to be sent; more than len(samples) when sampling stopped at a failure
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.planned > len(self.samples)
 
     @property
     def latencies(self) -> list[float]:

@@ -17,10 +17,10 @@ class Client(ApiClient):
 
     def targets(self) -> list[ScrapeTarget]:
         # state=active: the dropped targets of a large service discovery can run to megabytes.
-        return parse_targets(self.get_json("/api/v1/targets", {"state": "active"}))
+        return parse_targets(self.get_json("/api/v1/targets", {"state": "active"}), self.where("/api/v1/targets"))
 
     def rules(self) -> list[Rule]:
-        return parse_rules(self.get_json("/api/v1/rules"))
+        return parse_rules(self.get_json("/api/v1/rules"), self.where("/api/v1/rules"))
 
     def query(self, expr: str) -> QueryResult:
         """Instant query. A query Prometheus rejects (syntax, timeout) raises ``CheckError`` naming it."""
@@ -34,4 +34,4 @@ class Client(ApiClient):
                 raise
             raise CheckError(f"Prometheus refused the query (HTTP {exc.status}): {exc.detail}",
                              hint="fix the query in the profile (try it in the Prometheus UI)") from None
-        return parse_query(payload, query=expr)
+        return parse_query(payload, query=expr, server=self.settings.address())
