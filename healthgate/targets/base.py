@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from healthgate.errors import AuthFailed, TargetDown, Unreachable
+from healthgate.errors import AuthFailed, CheckError, TargetDown, Unreachable
 from healthgate.units import Duration
 
 # Both stop further attempts: an unreachable target would only make each check wait out its timeout, and
@@ -87,6 +87,7 @@ class Target:
         self.timeouts = settings.timeouts or timeouts
         self._client: Client | None = None
         self._down: str | None = None
+        self._down_cause: Exception | None = None
         self.connect_attempts_seen = 0
 
     @property
@@ -106,18 +107,22 @@ class Target:
         return self._down is not None
 
     def mark_down(self, error: Exception) -> None:
-        verdict = "refused our credentials" if isinstance(error, AuthFailed) else "was found unreachable"
+        verdict = getattr(error, "down_verdict", "was found unreachable")
         self._down = f"{verdict} earlier in this run: {error}"
+        self._down_cause = error
 
     def reset(self) -> None:
         """Forget a previous down verdict and connection (used before each retry of an ``eventually`` check)."""
         self._down = None
+        self._down_cause = None
         self.close()
 
     @property
     def client(self) -> Any:
         if self._down is not None:
-            raise TargetDown(f"{self.id} {self._down}", hint="no new connection attempted; fix that first")
+            down = TargetDown(f"{self.id} {self._down}", hint="no new connection attempted; fix that first")
+            down.cause = self._down_cause if isinstance(self._down_cause, CheckError) else None
+            raise down
         if self._client is None:
             from healthgate.targets import client_class
 
