@@ -529,6 +529,19 @@ def test_black_holed_target_is_broken_once_then_fails_fast() -> None:
         hole.close()
 
 
+def test_every_sample_failing_is_broken_with_the_hint_once() -> None:
+    hole = BlackHole()
+    url = f"http://127.0.0.1:{hole.port}"
+    try:
+        outcome = run(checks.test_latency, url, timeouts=Timeouts(connect=1, read=0.3),
+                      latency={"samples": 2, "concurrency": 2})
+    finally:
+        hole.close()
+    assert outcome.status == "broken"
+    assert outcome.message == (f"all 2 sampled requests to {url}/health failed; first: GET {url}/health timed out "
+                               "(ReadTimeout, connect 1.0s / read 0.3s) — is the service up and reachable from here?")
+
+
 def test_refused_connection_is_broken() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

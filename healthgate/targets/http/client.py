@@ -100,7 +100,7 @@ class Client(BaseClient):
             try:
                 response = self.request(spec.method, path, json_body=spec.body)
             except Unreachable as exc:
-                return Sample(None, time.perf_counter() - started, str(exc))
+                return Sample(None, time.perf_counter() - started, exc.what)  # the hint is given once, below
             return Sample(response.status, response.elapsed)
 
         started = time.perf_counter()
