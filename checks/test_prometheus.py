@@ -26,11 +26,21 @@ from healthgate.units import format_duration
 
 @check(phases=ALL, severity="critical", runbook="prometheus-ready")
 def test_prometheus_ready(prometheus):
-    """Prometheus answers 200 on /-/ready: it has loaded its configuration and storage (GET /-/ready)."""
+    """Prometheus answers 200 on /-/ready: it has loaded its configuration and storage, and the last reload of its
+    configuration succeeded; a failed reload leaves it ready on the previous configuration, so /-/ready alone
+    cannot tell (GET /-/ready, /api/v1/status/runtimeinfo)."""
     probe = prometheus.client.ready()
     evidence("GET /-/ready", f"HTTP {probe.status} in {format_duration(probe.elapsed)}\n{probe.text}")
     expect(prometheus, "GET /-/ready", probe.status, "==", 200,
            hint=f"answered {probe.text!r}: still replaying its WAL after a restart, or failing; see its logs")
+    reloaded, loaded_at = prometheus.client.config_reload()
+    evidence("GET /api/v1/status/runtimeinfo", f"reloadConfigSuccess: {str(reloaded).lower()}\n"
+                                               f"lastConfigTime: {loaded_at}")
+    expect(prometheus, "reloadConfigSuccess", reloaded, "==", True,
+           hint=f"the last reload of its configuration failed: it still runs the one loaded at {loaded_at}, so "
+                "scrape jobs and rule files changed since are not in effect; find the error in its log "
+                "(\"Error reloading config\"), check with promtool check config, then reload (POST /-/reload or "
+                "SIGHUP)")
 
 
 @check(phases=ALL, severity="critical", runbook="scrape-targets")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from healthgate.errors import CheckError
+from healthgate.errors import BadResponse, CheckError
 from healthgate.targets._httpjson import ApiClient, ApiRejected, Probe
 from healthgate.targets.prometheus.facts import QueryResult, Rule, ScrapeTarget, parse_query, parse_rules, parse_targets
 
@@ -14,6 +14,16 @@ class Client(ApiClient):
 
     def ready(self) -> Probe:
         return self.probe("/-/ready")
+
+    def config_reload(self) -> tuple[bool, str]:
+        """Whether the last load of the configuration succeeded, and when the running one was loaded
+        (``reloadConfigSuccess`` and ``lastConfigTime`` of GET /api/v1/status/runtimeinfo)."""
+        payload = self.get_json("/api/v1/status/runtimeinfo")
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("reloadConfigSuccess"), bool):
+            raise BadResponse(f"/api/v1/status/runtimeinfo: no reloadConfigSuccess in {str(payload)[:200]!r}",
+                              hint="Prometheus has this API since 2.14: is this a Prometheus server?")
+        return data["reloadConfigSuccess"], str(data.get("lastConfigTime", ""))
 
     def targets(self) -> list[ScrapeTarget]:
         # state=active: the dropped targets of a large service discovery can run to megabytes.

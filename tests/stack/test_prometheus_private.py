@@ -1,5 +1,6 @@
-"""Prometheus's own failure counters on a Prometheus started just now: each test runs one of its own, with a
-10 s self-scrape interval so its counters keep a single sample long enough to be checked in that state."""
+"""Prometheus checks on a Prometheus of their own, started by the test: a fresh one (its own failure counters, with a
+10 s self-scrape interval so they keep a single sample long enough to be checked in that state), and one whose
+configuration reload fails."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from checks import test_prometheus as checks
@@ -36,6 +38,13 @@ scrape_configs:
 @contextlib.contextmanager
 def fresh_prometheus(rules: str = "") -> Iterator[str]:
     """A Prometheus started now with FRESH_CONFIG (and ``rules``), on its own; yields its URL."""
+    with fresh_container(rules) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_container(rules: str = "") -> Iterator[tuple[str, Any]]:
+    """As ``fresh_prometheus``; yields its URL and its docker container."""
     from healthgate.stack.images import resolve_image
     from healthgate.stack.stack import STACK_LABEL, docker_client
 
@@ -53,7 +62,7 @@ def fresh_prometheus(rules: str = "") -> Iterator[str]:
             return int(bindings[0]["HostPort"]) if bindings else None
 
         port = eventually(published, lambda p: p is not None, 20, "Prometheus port published")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", container
     finally:
         container.remove(force=True, v=True)
 
@@ -108,3 +117,31 @@ def test_internal_failures_on_a_fresh_prometheus_with_a_failing_rule_fail():
             assert "since it was created, less than a scrape ago) <= 0" in outcome.message
             return
     pytest.fail("no fresh Prometheus counted a rule failure before its second self-scrape in 3 attempts")
+
+
+def test_failed_configuration_reload_fails_readiness():
+    """A reload of a broken prometheus.yml fails, and Prometheus stays ready on its previous configuration:
+    /-/ready still answers 200, only its runtime information tells."""
+    with fresh_container() as (url, container):
+        target = make_target("prometheus", {"url": url})
+
+        def ready() -> str:
+            target.reset()
+            return run_check(checks.test_prometheus_ready, target).status
+
+        eventually(ready, lambda status: status == "passed", 30, "Prometheus ready")
+        broken = container.exec_run(["sh", "-c", "echo 'scrape_configs: [{job_name: }' >> /tmp/prometheus.yml"])
+        assert broken.exit_code == 0, broken.output
+        container.kill(signal="SIGHUP")  # Prometheus reloads its configuration on SIGHUP
+
+        def reload_failed() -> bool:
+            return httpx.get(f"{url}/api/v1/status/runtimeinfo", timeout=5).json()["data"]["reloadConfigSuccess"]
+
+        eventually(reload_failed, lambda ok: ok is False, 20, "the reload failed")
+        assert httpx.get(f"{url}/-/ready", timeout=5).status_code == 200
+        target.reset()
+        outcome = run_check(checks.test_prometheus_ready, target)
+        assert outcome.status == "failed", outcome
+        assert re.match(r"prometheus:test: reloadConfigSuccess \(False\) == True — the last reload of its "
+                        r"configuration failed: it still runs the one loaded at \d{4}-\d\d-\d\dT\S+, so scrape jobs "
+                        r"and rule files changed since are not in effect", outcome.message), outcome.message
