@@ -7,6 +7,8 @@ monitoring token needs read access to those paths and nothing else.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from healthgate import expect as expect_mod
@@ -23,6 +25,10 @@ from healthgate.targets.prometheus.facts import (
 )
 from healthgate.units import format_duration
 
+# Service discovery hands the scrape manager its first targets some seconds after start (5 s for static ones);
+# until then no active target means "not yet", not "collects nothing".
+DISCOVERY_WAIT_S = 60.0
+
 
 @check(phases=ALL, severity="critical", runbook="prometheus-ready")
 def test_prometheus_ready(prometheus):
@@ -33,11 +39,12 @@ def test_prometheus_ready(prometheus):
     evidence("GET /-/ready", f"HTTP {probe.status} in {format_duration(probe.elapsed)}\n{probe.text}")
     expect(prometheus, "GET /-/ready", probe.status, "==", 200,
            hint=f"answered {probe.text!r}: still replaying its WAL after a restart, or failing; see its logs")
-    reloaded, loaded_at = prometheus.client.config_reload()
-    evidence("GET /api/v1/status/runtimeinfo", f"reloadConfigSuccess: {str(reloaded).lower()}\n"
-                                               f"lastConfigTime: {loaded_at}")
-    expect(prometheus, "reloadConfigSuccess", reloaded, "==", True,
-           hint=f"the last reload of its configuration failed: it still runs the one loaded at {loaded_at}, so "
+    info = prometheus.client.runtime_info()
+    evidence("GET /api/v1/status/runtimeinfo", f"reloadConfigSuccess: {str(info.reload_config_success).lower()}\n"
+                                               f"lastConfigTime: {info.last_config_time}")
+    expect(prometheus, "reloadConfigSuccess", info.reload_config_success, "==", True,
+           hint=f"the last reload of its configuration failed: it still runs the one loaded at "
+                f"{info.last_config_time}, so "
                 "scrape jobs and rule files changed since are not in effect; find the error in its log "
                 "(\"Error reloading config\"), check with promtool check config, then reload (POST /-/reload or "
                 "SIGHUP)")
@@ -45,23 +52,36 @@ def test_prometheus_ready(prometheus):
 
 @check(phases=ALL, severity="critical", runbook="scrape-targets")
 def test_scrape_targets_up(prometheus):
-    """Every active scrape target is up, as `up == 0` (alert ServiceDown) would say (GET /api/v1/targets)."""
+    """Every active scrape target is up, as `up == 0` (alert ServiceDown) would say (GET /api/v1/targets).
+
+    A target not scraped yet (Prometheus or its service discovery just started it) has an unknown health: the
+    check could not check rather than pass while it is pending."""
     ignored = set(prometheus.settings.targets_ignore)
     targets = prometheus.client.targets()
     evidence("GET /api/v1/targets?state=active", "\n".join(t.render() for t in targets) or "(no active target)")
     if not targets:
+        age = time.time() - prometheus.client.runtime_info().started_at
+        if age < DISCOVERY_WAIT_S:
+            raise CheckError(f"{prometheus.id} started {format_duration(max(age, 0.0))} ago and has no active scrape "
+                             "target yet: service discovery hands its first targets over a few seconds after start",
+                             hint="run again in a minute, or give the target `eventually: {within: 2m}`")
         fail(prometheus, "no active scrape target: Prometheus collects nothing "
                          "— check scrape_configs and service discovery")
     judged = [t for t in targets if t.job not in ignored]
     down = [t for t in judged if t.health == "down"]
     unknown = [t for t in judged if t.health not in ("up", "down")]
-    if unknown:
-        note(f"{len(unknown)} target(s) not scraped yet: " + ", ".join(f"{t.job}/{t.instance}" for t in unknown))
     if down:
-        fail(prometheus, f"{len(down)} of {len(judged)} scrape target(s) down (up == 0, alert ServiceDown):\n"
+        pending = f" ({len(unknown)} more not scraped yet)" if unknown else ""
+        fail(prometheus, f"{len(down)} of {len(judged)} scrape target(s) down (up == 0, alert ServiceDown)"
+             f"{pending}:\n"
              + "\n".join(f"- job={t.job} instance={t.instance} lastError: {t.last_error or '(none)'}"
                          for t in down)
              + "\nhint: check the service is running and its /metrics answers from the Prometheus host")
+    if unknown:
+        raise CheckError(f"{len(unknown)} of {len(judged)} scrape target(s) of {prometheus.id} not scraped yet, "
+                         "their health is unknown: " + ", ".join(f"{t.job}/{t.instance}" for t in unknown),
+                         hint="Prometheus or its service discovery started them less than a scrape interval ago: "
+                              "run again after one scrape interval, or give the target `eventually: {within: 2m}`")
 
 
 @check(phases=ALL, severity="warning", runbook="alert-rules",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -145,3 +146,47 @@ def test_failed_configuration_reload_fails_readiness():
         assert re.match(r"prometheus:test: reloadConfigSuccess \(False\) == True — the last reload of its "
                         r"configuration failed: it still runs the one loaded at \d{4}-\d\d-\d\dT\S+, so scrape jobs "
                         r"and rule files changed since are not in effect", outcome.message), outcome.message
+
+
+def test_targets_not_scraped_yet_cannot_be_judged():
+    """Right after Prometheus starts, its targets come from service discovery a few seconds later, then their health
+    is unknown until their first scrape (up to one scrape interval, 10 s here): a target that is down cannot be seen
+    yet, so the check could not check, rather than fail for 'no target' or pass."""
+    seen = set()
+    for _ in range(3):  # the first scrape may come before the check looks: start again then
+        with fresh_container() as (url, _):
+            prometheus = make_target("prometheus", {"url": url})
+
+            def ready() -> int:
+                try:
+                    return httpx.get(f"{url}/-/ready", timeout=2).status_code
+                except httpx.HTTPError:
+                    return 0
+
+            eventually(ready, lambda status: status == 200, 30, "Prometheus ready", every_s=0.05)
+            while True:
+                prometheus.reset()
+                outcome = run_check(checks.test_scrape_targets_up, prometheus)
+                active = httpx.get(f"{url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+                if active and active[0]["health"] != "unknown":
+                    break  # scraped already: nothing more to see on this one
+                assert outcome.status == "broken", outcome
+                if not active:
+                    seen.add("no target yet")
+                    assert re.fullmatch(
+                        r"prometheus:test started \S+ ago and has no active scrape target yet: service discovery "
+                        r"hands its first targets over a few seconds after start — run again in a minute, or give "
+                        r"the target `eventually: \{within: 2m\}`", outcome.message), outcome.message
+                else:
+                    seen.add("not scraped yet")
+                    assert outcome.message == (
+                        "1 of 1 scrape target(s) of prometheus:test not scraped yet, their health is unknown: "
+                        "prometheus/localhost:9090 — Prometheus or its service discovery started them less than a "
+                        "scrape interval ago: run again after one scrape interval, or give the target "
+                        "`eventually: {within: 2m}`")
+                time.sleep(0.2)
+            prometheus.reset()
+            assert run_check(checks.test_scrape_targets_up, prometheus).status == "passed"
+            if seen == {"no target yet", "not scraped yet"}:
+                return
+    pytest.fail(f"saw only {sorted(seen)} before the first scrape, in 3 fresh Prometheus servers")
