@@ -11,6 +11,8 @@ class CheckError(Exception):
     """We could not observe the target. Says what was attempted and what to try."""
 
     category = "could not check"
+    # How the rest of the run names a target this error marked down (see ``Target.mark_down``).
+    down_verdict = "was found unreachable"
 
     def __init__(self, what: str, *, hint: str = "") -> None:
         from healthgate.redact import redact
@@ -29,6 +31,7 @@ class Unreachable(CheckError):
 
 class AuthFailed(CheckError):
     category = "auth"
+    down_verdict = "refused our credentials"
 
 
 class PermissionMissing(CheckError):
@@ -49,8 +52,30 @@ class MissingPath(CheckError):
     category = "missing path"
 
 
+class PoolExhausted(Unreachable):
+    """The server answered but turned the login away because every connection slot open to this role is taken
+    (PostgreSQL: "sorry, too many clients already", "remaining connection slots are reserved for ...").
+
+    For the check that watches the connection pool this *is* the verdict (the pool is exhausted), so it turns the
+    error into a failure; every other check of the target could not look, for that reason. It marks the target down
+    like any ``Unreachable``: logging in again would only take a slot back from the application once one frees.
+    """
+
+    category = "pool exhausted"
+    down_verdict = "had no connection slot left for us"
+
+    def __init__(self, what: str, *, hint: str = "", refusal: str = "") -> None:
+        super().__init__(what, hint=hint)
+        from healthgate.redact import redact
+
+        self.refusal = redact(refusal)  # the server's own words, e.g. "remaining connection slots are reserved ..."
+
+
 class TargetDown(Unreachable):
-    """Raised without any network call once a target has been found unreachable in this worker."""
+    """Raised without any network call once a target has been found unreachable in this worker; ``cause`` is the
+    error that marked it down, so a check can still judge it (a refused login is the connection check's verdict)."""
+
+    cause: CheckError | None = None
 
 
 class ProfileError(Exception):

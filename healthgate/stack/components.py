@@ -19,7 +19,7 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.wait_strategies import HttpWaitStrategy
 from testcontainers.core.waiting_utils import WaitStrategy
 
-from healthgate.stack.components_wait import PostgresQuery, RedisPing
+from healthgate.stack.components_wait import PostgresQuery, PrometheusScraped, RedisPing
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 RULE_FILES = ("ai-monitoring.yml", "nightscan.yml")
@@ -197,6 +197,9 @@ class Prometheus(Component):
     port = 9090
     depends_on = ("alertmanager", "refapp")
     ready_path = "/-/ready"
+
+    def readiness(self, ctx: StackContext) -> WaitStrategy:
+        return PrometheusScraped(self.port)
 
     def configure(self, container: DockerContainer, ctx: StackContext) -> None:
         config = render_prometheus_config(ctx.component_names)

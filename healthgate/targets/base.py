@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from healthgate.errors import AuthFailed, TargetDown, Unreachable
+from healthgate.errors import AuthFailed, CheckError, TargetDown, Unreachable
 from healthgate.units import Duration
 from healthgate.vocabulary import POST_DEPLOY, POST_RECOVERY, Phase, Severity
 
@@ -93,6 +93,7 @@ class Target(Generic[SettingsT, ClientT]):
         self.timeouts = settings.timeouts or timeouts
         self._client: ClientT | None = None
         self._down: str | None = None
+        self._down_cause: Exception | None = None
         self.connect_attempts_seen = 0
 
     @property
@@ -112,12 +113,14 @@ class Target(Generic[SettingsT, ClientT]):
         return self._down is not None
 
     def mark_down(self, error: Exception) -> None:
-        verdict = "refused our credentials" if isinstance(error, AuthFailed) else "was found unreachable"
+        verdict = getattr(error, "down_verdict", "was found unreachable")
         self._down = f"{verdict} earlier in this run: {error}"
+        self._down_cause = error
 
     def reset(self) -> None:
         """Forget a previous down verdict and connection (used before each retry of an ``eventually`` check)."""
         self._down = None
+        self._down_cause = None
         self.close()
 
     @property
@@ -125,7 +128,9 @@ class Target(Generic[SettingsT, ClientT]):
         """The kind's client, behind a guard that marks this target down on the first unreachable answer or
         refused login (its other checks then fail at once, without a new connection)."""
         if self._down is not None:
-            raise TargetDown(f"{self.id} {self._down}", hint="no new connection attempted; fix that first")
+            down = TargetDown(f"{self.id} {self._down}", hint="no new connection attempted; fix that first")
+            down.cause = self._down_cause if isinstance(self._down_cause, CheckError) else None
+            raise down
         if self._client is None:
             from healthgate.targets import client_class
 

@@ -75,7 +75,7 @@ class Client(BaseClient):
                 response = self.request(spec.method, path, json_body=spec.body)
             except CheckError as exc:
                 failures.append(exc)
-                return Sample(None, time.perf_counter() - started, str(exc))
+                return Sample(None, time.perf_counter() - started, exc.what)  # the hint is given once, by the check
             return Sample(response.status, response.elapsed)
 
         started = time.perf_counter()

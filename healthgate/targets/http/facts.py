@@ -25,7 +25,7 @@ class Response:
         return self.body.decode("utf-8", errors="replace")
 
     def excerpt(self, size: int = 120) -> str:
-        return self.text()[:size].replace("\n", " ")
+        return self.text()[:size].replace("\n", " ").strip()
 
     def json(self) -> Any:
         from healthgate.targets._transport import decode_json
@@ -103,6 +103,16 @@ def dig(payload: Any, dotted: str) -> tuple[bool, Any]:
             return False, None
         value = value[part]
     return True, value
+
+
+def dashboards_failing_components(payload: Any) -> list[str]:
+    """``id state: message`` of each component of an OpenSearch Dashboards ``/api/status`` answer (legacy format,
+    the default of 1.x and 2.x) that is not green."""
+    found, statuses = dig(payload, "status.statuses")
+    if not found or not isinstance(statuses, list):
+        return []
+    return [f"{item.get('id', '?')} {item.get('state', '?')}: {item.get('message', '')}".rstrip(": ")
+            for item in statuses if isinstance(item, dict) and item.get("state") != "green"]
 
 
 _EXPOSITION = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)(?:\s+-?\d+)?$")
