@@ -6,6 +6,17 @@ look* (Allure: broken): unreachable, refused credentials, a timeout, garbage whe
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``value`` as a message quotes it: its repr, cut short, and never the repr of a huge integer (which raises
+    beyond 4,300 digits), so that a hostile value cannot make the message about it fail or flood the terminal."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"a {value.bit_length()}-bit number"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
 
 class CheckError(Exception):
     """We could not observe the target. Says what was attempted and what to try."""

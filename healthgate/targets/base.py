@@ -22,21 +22,22 @@ PHASES: tuple[str, ...] = ("pre_deploy", "post_deploy", "post_recovery", "daily"
 
 
 class Model(BaseModel):
-    """Profiles are typed and closed: an unknown key is a typo, and a typo must be an error."""
+    """Profiles are typed and closed: an unknown key is a typo, and a typo must be an error. ``.nan`` and ``.inf``
+    are refused too: no threshold compares sensibly with them, so they would only surface mid-run."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Timeouts(Model):
-    connect: Duration = Field(3.0, description="TCP/TLS connect timeout for every call to the target")
-    read: Duration = Field(10.0, description="read/statement timeout for every call to the target")
+    connect: Duration = Field(3.0, gt=0, description="TCP/TLS connect timeout for every call to the target")
+    read: Duration = Field(10.0, gt=0, description="read/statement timeout for every call to the target")
 
 
 class Eventually(Model):
     """Retry a failing check until it passes or ``within`` elapses (replaces ``sleep 30 && health_check``)."""
 
-    within: Duration
-    every: Duration = 2.0
+    within: Duration = Field(gt=0)
+    every: Duration = Field(2.0, gt=0)
 
 
 class CheckOverride(Model):
