@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -41,20 +41,22 @@ _Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass
 class Document:
+    """One file: its data as constructed (aliased parts are shared objects), and where each key path is."""
+
     data: Any
     lines: dict[tuple[Any, ...], int]  # key path → line, for errors found after loading
 
 
 class Budget:
-    """Values left to the profile being loaded; shared by every file of an ``extends`` chain."""
+    """Values spent by the profile being loaded, against MAX_VALUES; shared by every file of an ``extends`` chain.
+    The composer adds to ``spent`` itself (it runs once per event) and calls ``exceeded`` past the limit."""
 
     def __init__(self, limit: int = MAX_VALUES) -> None:
         self.limit = limit
         self.spent = 0
-
         self.aliased = False  # whether aliases spent some of it: then they are the likely cause
 
-    def exceeded(self, mark: Any) -> None:
+    def exceeded(self, mark: Any) -> NoReturn:
         if self.aliased:
             raise ProfileError(f"the profile expands to more than {self.limit:,} values", line=mark.line + 1,
                                hint="an alias (*name) repeats everything under its anchor and aliases of aliases "
@@ -237,7 +239,7 @@ def _pairs(node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node]]:
         else:
             yield key, value
     for value in merged:
-        for source in [value] if isinstance(value, yaml.MappingNode) else value.value:
+        for source in value.value if isinstance(value, yaml.SequenceNode) else [value]:
             if isinstance(source, yaml.MappingNode):
                 yield from _pairs(source)
 
@@ -246,7 +248,7 @@ def _index(root: yaml.Node, paths: dict[int, tuple[Any, ...]]) -> dict[tuple[Any
     """Key path → line (a key's own line for mapping values), and node → its key path. The first occurrence
     wins: a key written in a mapping beats the same key merged into it, and a value repeated by an alias is
     indexed where it is written, so that the walk costs the nodes of the file, not the values they expand to
-    (an error deeper inside a repetition points at the line of the alias)."""
+    (an error deeper inside a repetition points at the key that repeats it)."""
     lines: dict[tuple[Any, ...], int] = {}
 
     def visit(node: yaml.Node, path: tuple[Any, ...]) -> None:
@@ -343,14 +345,15 @@ def _construct_mapping(loader: _Loader, node: yaml.Node) -> dict[Any, Any]:
     merged: dict[Any, Any] = {}
     own: dict[Any, Any] = {}
     lines: dict[Any, int] = {}
+    merge_line = 0
     for key_node, value_node in node.value:
         line = key_node.start_mark.line + 1
         if key_node.tag == _MERGE_TAG:
-            if "<<" in lines:
-                raise ProfileError(f"duplicate key '<<' (first at line {lines['<<']})", line=line,
+            if merge_line:
+                raise ProfileError(f"duplicate key '<<' (first at line {merge_line})", line=line,
                                    path=loader.paths.get(id(node), ()),
                                    hint="merge several mappings with one key: <<: [*a, *b]")
-            lines["<<"] = line
+            merge_line = line
             sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
             for source in sources:
                 data = loader.construct_object(source) if isinstance(source, yaml.MappingNode) else None

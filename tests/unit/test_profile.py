@@ -177,6 +177,12 @@ def test_a_key_written_twice_is_still_a_duplicate_next_to_a_merge(tmp_path):
         load(path)
 
 
+def test_a_quoted_merge_key_is_an_ordinary_key(tmp_path):
+    path = write(tmp_path, "p.yaml", "timeouts: {'<<': 5, connect: 1s}\n")
+    with pytest.raises(ProfileError, match=r"p.yaml:1: timeouts.<<: unknown key"):
+        load(path)
+
+
 def test_an_error_in_a_merged_value_points_at_the_line_it_comes_from(tmp_path):
     path = write(tmp_path, "p.yaml", """
         targets:
