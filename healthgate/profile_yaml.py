@@ -35,7 +35,8 @@ _STR_TAG = _YAML_TAG + "str"
 _IMMUTABLE_TAGS = frozenset(_YAML_TAG + t for t in ("int", "float", "bool", "null"))
 
 # libyaml's parser when PyYAML has it: the pure-Python one is ten times slower, and takes seconds on some hostile
-# inputs (a long line of '[') before yielding the events that would stop it.
+# inputs (a long line of '[') before yielding the events that would stop it. Without libyaml the bounds on values
+# and nesting still hold, the one on time is a few seconds instead of one.
 _Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -68,8 +69,9 @@ class Budget:
 def read(path: Path, budget: Budget) -> Document:
     """The data of one YAML file, with the line of every key path, or a ``ProfileError`` naming the file."""
     text = _text(path)
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the pure-Python reader already refuses control characters here
         root = _compose(loader, budget)
         lines = _index(root, loader.paths) if root is not None else {}
         data = loader.construct_document(root) if root is not None else None
@@ -78,7 +80,8 @@ def read(path: Path, budget: Budget) -> Document:
     except yaml.YAMLError as exc:
         raise ProfileError(f"not valid YAML: {_problem(exc)}", file=str(path), line=_line(exc, text)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return Document(data, lines)
 
 
@@ -112,7 +115,7 @@ def _line(exc: yaml.YAMLError, text: str) -> int | None:
 
 # --------------------------------------------------------------------------------------------- composing
 
-def _compose(loader: _Loader, budget: Budget) -> yaml.Node | None:
+def _compose(loader: Any, budget: Budget) -> yaml.Node | None:
     """The node graph of the single document, built without recursion. Refuses nesting deeper than MAX_DEPTH
     (counting what aliases bring in), an alias inside the value it repeats (a value containing itself), and
     documents expanding past the budget: each node costs one value, each alias the values it repeats, so the
@@ -272,11 +275,15 @@ def _index(root: yaml.Node, paths: dict[int, tuple[Any, ...]]) -> dict[tuple[Any
 
 # --------------------------------------------------------------------------------------------- constructing
 
-class _Loader(_Parser):
-    """PyYAML's safe constructors, strict: a value that cannot be read becomes a ``ProfileError`` at its line."""
+class _Strict:
+    """PyYAML's safe constructors, strict: a value that cannot be read becomes a ``ProfileError`` at its line.
+    A mixin over a parser class (libyaml's or the pure-Python one, see ``loader_class``)."""
+
+    constructed_objects: dict[yaml.Node, Any]
+    yaml_constructors: dict[str | None, Any]
 
     def __init__(self, text: str) -> None:
-        super().__init__(text)
+        super().__init__(text)  # type: ignore[call-arg]
         self.paths: dict[int, tuple[Any, ...]] = {}  # id of a node → its first key path, to name a bad value
         self.explicit: set[int] = set()  # ids of the nodes whose tag is written out (!!int '')
         self.resolved: dict[tuple[str | None, Any], str] = {}
@@ -299,7 +306,7 @@ class _Loader(_Parser):
             raise self._refused(node, f"unknown tag {self.tag(node)} on {self.describe(node)}",
                                 "profiles take plain YAML values: remove the tag")
         try:
-            data = super().construct_object(node, deep=True)
+            data = super().construct_object(node, deep=True)  # type: ignore[misc]
         except ProfileError:
             raise
         except yaml.constructor.ConstructorError as exc:
@@ -336,7 +343,7 @@ class _Loader(_Parser):
         return ProfileError(message, line=node.start_mark.line + 1, path=self.paths.get(id(node), ()), hint=hint)
 
 
-def _construct_mapping(loader: _Loader, node: yaml.Node) -> dict[Any, Any]:
+def _construct_mapping(loader: Any, node: yaml.Node) -> dict[Any, Any]:
     """A mapping with YAML merge keys (``<<: *base``, or a list of them, earlier ones first) applied under its
     own keys, and duplicate keys refused: PyYAML keeps the last of two silently, which hides a mistake."""
     if not isinstance(node, yaml.MappingNode):
@@ -379,8 +386,15 @@ def _construct_mapping(loader: _Loader, node: yaml.Node) -> dict[Any, Any]:
     return {**merged, **own}
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-# Plain '<<' and '=' outside a key are YAML 1.1's merge and value types, which have no constructor in PyYAML;
-# where someone writes them, they mean the text.
-_Loader.add_constructor(_MERGE_TAG, lambda loader, node: loader.construct_scalar(node))
-_Loader.add_constructor(_YAML_TAG + "value", lambda loader, node: loader.construct_scalar(node))
+def loader_class(parser: type) -> type:
+    """The loader: ``_Strict`` over ``parser`` (``yaml.CSafeLoader`` or ``yaml.SafeLoader``)."""
+    loader: Any = type("_Loader", (_Strict, parser), {})
+    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    # Plain '<<' and '=' outside a key are YAML 1.1's merge and value types, which have no constructor in PyYAML;
+    # where someone writes them, they mean the text.
+    loader.add_constructor(_MERGE_TAG, lambda loader, node: loader.construct_scalar(node))
+    loader.add_constructor(_YAML_TAG + "value", lambda loader, node: loader.construct_scalar(node))
+    return loader
+
+
+_Loader: Any = loader_class(_Parser)

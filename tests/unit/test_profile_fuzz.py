@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import profile_fuzz
+from healthgate import profile_yaml
 from healthgate.errors import ProfileError
 from healthgate.profile import load_profile
 from healthgate.redact import forget_secrets
@@ -140,3 +141,26 @@ def test_a_sample_of_the_benchmark_fuzz_inputs_loads_or_raises_profile_error(tmp
         outcome = profile_fuzz.run_case(case, path)
         assert not outcome.result.startswith("crash"), (case.label, outcome.result)
         assert outcome.seconds < TIME_BUDGET_S, (case.label, outcome.seconds)
+
+
+# The inputs whose handling depends on the parser: control characters, nesting, aliases, tags, documents.
+PARSER_SENSITIVE = ["raw-nul-byte", "not-utf8", "deep-flow-nesting", "deep-flow-unclosed", "deep-block-nesting",
+                    "recursive-sequence-alias", "recursive-merge", "alias-bomb-7-levels", "tag-int-empty",
+                    "tag-unknown", "two-documents", "unhashable-key", "merge-keys", "dollar-dollar-long"]
+
+
+@pytest.mark.parametrize("name", PARSER_SENSITIVE)
+def test_a_reproducer_is_handled_by_the_pure_python_parser_too(monkeypatch, name):
+    """Where PyYAML was built without libyaml, the same inputs meet the pure-Python parser: they must still load or
+    be refused (syntax errors are worded differently there), within a few seconds rather than one."""
+    path = CORPUS / f"{name}.yaml"
+    monkeypatch.setattr(profile_yaml, "_Loader", profile_yaml.loader_class(yaml.SafeLoader))
+    started = time.perf_counter()
+    try:
+        load_profile(path, environ=ENVIRON)
+        error = None
+    except ProfileError as exc:
+        error = exc
+    assert time.perf_counter() - started < 5 * TIME_BUDGET_S
+    assert (error is None) == (_expectation(path) == "loads"), str(error)
+    assert error is None or str(error).startswith(str(path)), str(error)
