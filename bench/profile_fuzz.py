@@ -66,6 +66,11 @@ VARIABLE_PARTS = ["$", "$$", "${", "}", ":-", "A", "B", "UNSET", "a", "-", ":", 
                   "_", "1", "${A}", "${B:-x}", "http://u:", "@h", "://", "x"]
 
 
+# libyaml's, when there: generating an input must cost less than loading it
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 @dataclass
 class Case:
     family: str
@@ -149,7 +154,7 @@ def data_mutation(rng: random.Random) -> Case:
     key removed, renamed or added, a part repeated elsewhere by reference, which YAML writes as an alias), and
     written back as YAML."""
     name, text = rng.choice(_shipped())
-    data = yaml.safe_load(text)
+    data = yaml.load(text, Loader=_LOADER)
     ops = []
     for _ in range(rng.randint(1, 5)):
         containers = list(_containers(data))
@@ -179,7 +184,7 @@ def data_mutation(rng: random.Random) -> Case:
             container[key] = rng.choice([[container[key]], {"x": container[key]}])
         ops.append(op)
     try:
-        dumped = yaml.safe_dump(data, allow_unicode=True, sort_keys=False,
+        dumped = yaml.dump(data, Dumper=_DUMPER, allow_unicode=True, sort_keys=False,
                                 default_flow_style=rng.choice([False, None]))
     except (yaml.YAMLError, RecursionError, ValueError):  # a container shared into itself cannot be written
         dumped = text
@@ -200,7 +205,7 @@ def random_yaml(rng: random.Random) -> Case:
     if rng.random() < 0.7:
         data = {"targets": {rng.choice(KEYS[-12:-2]): {"main": data}}} if rng.random() < 0.5 else {
             rng.choice(KEYS): data}
-    text = yaml.safe_dump(data, allow_unicode=True, default_flow_style=rng.choice([False, True, None]))
+    text = yaml.dump(data, Dumper=_DUMPER, allow_unicode=True, default_flow_style=rng.choice([False, True, None]))
     return Case("random", "random", text.encode("utf-8", "surrogatepass"))
 
 

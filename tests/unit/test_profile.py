@@ -358,9 +358,9 @@ def test_a_flood_of_problems_is_cut_short_and_says_so(tmp_path):
 def test_long_values_with_many_dollars_are_handled_in_linear_time(tmp_path):
     for value in ("$$" * 400_000, "${B}" * 4_000 + "$$" * 8_000, "${A:-" * 4 + "$$" * 100_000):
         path = write(tmp_path, "p.yaml", f"description: '{value}'\n")
-        started = time.perf_counter()
+        started = time.process_time()
         try:
             load(path, B="b")
         except ProfileError as exc:
             assert "variable" in str(exc)
-        assert time.perf_counter() - started < 1.0
+        assert time.process_time() - started < 1.0

@@ -72,11 +72,11 @@ def test_url_password_edge_cases_follow_the_leftmost_match(text, expected):
      "password=" + " " * 100_000, "${a:-" * 20_000],
 )
 def test_redaction_takes_linear_time_on_long_hostile_lines(text):
-    started = time.perf_counter()
+    started = time.process_time()
     redact(text)
     url_password(text)
     credentials_in("description", text)
-    assert time.perf_counter() - started < 1.0  # the quadratic regex took 20 s on the first input
+    assert time.process_time() - started < 1.0  # the quadratic regex took 20 s on the first input
 
 
 @pytest.mark.parametrize(
