@@ -21,6 +21,7 @@ import math
 import os
 import random
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -363,6 +364,8 @@ def run(count: int, seed: int, *, memory: bool, crashes: Path | None, progress: 
         "slowest": asdict(slowest), "slowest_cpu": asdict(slowest_cpu),
         "hungriest": asdict(hungriest) if memory else None,
         "median_ms": round(sorted(o.seconds for o in outcomes)[len(outcomes) // 2] * 1000, 2),
+        # the whole process, generator and tracemalloc pass included: an upper bound for any one input
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "slowest_per_family": {f: asdict(max((o for o in outcomes if o.family == f), key=lambda o: o.seconds))
                                for f in FAMILIES if any(o.family == f for o in outcomes)},
     }
@@ -394,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         hungriest = report["hungriest"]
         print(f"most memory: {hungriest['peak_mb']:.1f} MiB traced ({hungriest['family']}: {hungriest['label']}, "
               f"{hungriest['size']:,} bytes)")
+    print(f"peak RSS of the whole run: {report['max_rss_mb']} MiB")
     print(f"over {TIME_BUDGET_S:.0f} s: {len(report['over_time_budget'])} wall, {len(report['over_cpu_budget'])} CPU; "
           f"over {MEMORY_BUDGET_MB:.0f} MiB: {len(report['over_memory_budget'])}")
     return 1 if report["crashes"] or report["over_cpu_budget"] or report["over_memory_budget"] else 0
