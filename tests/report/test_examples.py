@@ -102,7 +102,8 @@ def test_there_is_an_example_for_each_way_of_running():
 
 @pytest.mark.parametrize("path", yaml_files(), ids=lambda p: p.relative_to(EXAMPLES).as_posix())
 def test_yaml_parses(path):
-    assert isinstance(yaml.safe_load(path.read_text()), dict)
+    documents = list(yaml.safe_load_all(path.read_text()))
+    assert documents and all(isinstance(document, dict) for document in documents)
 
 
 @pytest.mark.parametrize("name", ["github/deploy-gate.yml", "gitlab/gitlab-ci.yml"])
