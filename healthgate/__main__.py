@@ -29,14 +29,25 @@ def _load(spec: str) -> Any:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from healthgate import waiver_review
+    from healthgate.profile import ProfileErrors
+
     try:
         profile = _load(args.profile)
+        expired = waiver_review.expired(profile, dt.date.today())
+        if expired:  # a run would be red for it: say so when the profile is checked, not at the next deploy
+            raise ProfileErrors(expired)
     except ProfileError as exc:
         print(f"INVALID {exc}", file=sys.stderr)
         return 4
     count = sum(len(v) for v in profile.targets.values())
     kinds = ", ".join(f"{k}: {len(v)}" for k, v in sorted(profile.targets.items()))
-    print(f"OK {profile.path}: profile {profile.name!r}, {count} target(s) ({kinds})")
+    extras = [f"{len(profile.header.waivers)} waiver(s)"] if profile.header.waivers else []
+    extras += ["heartbeat"] if profile.header.heartbeat else []
+    print(f"OK {profile.path}: profile {profile.name!r}, {count} target(s) ({kinds})"
+          + (f", {', '.join(extras)}" if extras else ""))
     return 0
 
 

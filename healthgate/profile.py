@@ -17,9 +17,11 @@ from pydantic import Field, ValidationError
 
 from healthgate.data_safety.settings import DataSafety
 from healthgate.errors import ProfileError
+from healthgate.heartbeat import Heartbeat
 from healthgate.redact import SECRET_NAME, register_secret, url_password
 from healthgate.targets import KINDS, available_kinds, settings_model
 from healthgate.targets.base import CheckOverride, Model, TargetSettings, Timeouts
+from healthgate.waivers import Waiver, reference_errors
 
 PROFILE_ENV = "HEALTHGATE_PROFILE"
 PROFILES_DIR_ENV = "HEALTHGATE_PROFILES_DIR"
@@ -43,6 +45,9 @@ class ProfileHeader(Model):
                                                                      "overrides; default 32)")
     checks: dict[str, CheckOverride] = Field(default_factory=dict, description="overrides by check name")
     data_safety: DataSafety | None = Field(None, description="baselines across deploys/recoveries, restore drill")
+    waivers: list[Waiver] = Field(default_factory=list, description="known failures let through until a date")
+    heartbeat: Heartbeat | None = Field(None, description="URL pinged at the start and end of a run "
+                                                          "(healthchecks.io style); a secret")
 
 
 @dataclass(frozen=True)
@@ -325,6 +330,8 @@ def _validate(data: dict[str, Any], default_name: str) -> tuple[ProfileHeader, d
                 errors.extend(_pydantic_errors(exc, ("targets", kind, name)))
     if header is not None and header.data_safety is not None:
         errors.extend(header.data_safety.reference_errors(targets))
+    if header is not None:
+        errors.extend(reference_errors(header.waivers, targets))
     return header, targets, errors  # type: ignore[return-value]
 
 
