@@ -85,7 +85,8 @@ def _list(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from healthgate.html_report import generate
 
-    return generate([Path(r) for r in args.results], Path(args.output), single_file=args.single_file)
+    return generate([Path(r) for r in args.results], Path(args.output), single_file=args.single_file,
+                    generator=args.generator, report_url=args.report_url)
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -126,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="one or more results folders (the shards of a run)")
     report.add_argument("-o", "--output", default="allure-report")
     report.add_argument("--single-file", action="store_true")
+    report.add_argument("--generator", choices=("allure3", "allure2"), default="allure3",
+                        help="allure3 (default: npm 'allure' 3.x, Node only) or allure2 (npm 'allure-commandline', "
+                             "needs Java 17)")
+    report.add_argument("--report-url", metavar="URL",
+                        help="address the report will be served at (default: $HEALTHGATE_REPORT_URL); Allure 3 "
+                             "turns relative runbook links into links under it")
     report.set_defaults(fn=_report)
     merger = sub.add_parser("merge", help="one verdict and exit status from the shards' --summary-json files")
     merger.add_argument("summaries", nargs="+")
