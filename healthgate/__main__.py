@@ -1,5 +1,5 @@
 """Command line: ``python -m healthgate schema | validate PROFILE | list PROFILE [-m PHASE] | report ... |
-merge SUMMARY...``."""
+merge SUMMARY... | push-metrics FILE URL``."""
 
 from __future__ import annotations
 
@@ -103,6 +103,16 @@ def _merge(args: argparse.Namespace) -> int:
     return int(merged["exit_status"])
 
 
+def _push_metrics(args: argparse.Namespace) -> int:
+    from healthgate.run_outputs import push_metrics
+
+    problem = push_metrics(Path(args.file), args.url, timeout=args.timeout)
+    if problem:
+        print(f"healthgate push-metrics: {problem}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _catalogue(args: argparse.Namespace) -> int:
     from healthgate.catalogue import render
 
@@ -138,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     merger.add_argument("summaries", nargs="+")
     merger.add_argument("-o", "--output", help="write the merged summary as JSON")
     merger.set_defaults(fn=_merge)
+    pusher = sub.add_parser("push-metrics", help="send a --metrics-textfile to a Pushgateway (where no "
+                                                  "node_exporter reads it: a Kubernetes CronJob)")
+    pusher.add_argument("file")
+    pusher.add_argument("url", help="Pushgateway group URL, e.g. http://pushgateway:9091/metrics/job/healthgate")
+    pusher.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    pusher.set_defaults(fn=_push_metrics)
     catalogue = sub.add_parser("catalogue", help="print the check catalogue (checks/README.md)")
     catalogue.add_argument("--root", default=".", help="checkout holding checks/ and tests/")
     catalogue.set_defaults(fn=_catalogue)

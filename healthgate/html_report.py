@@ -44,17 +44,19 @@ def _places(search_from: tuple[Path, ...] | None) -> tuple[Path, ...]:
 
 
 def find_allure(search_from: tuple[Path, ...] | None = None) -> str:
-    """The Allure 2 command: on PATH, else in a ``node_modules`` of the working directory or the checkout (by its
-    package's own path: with both Allure packages installed, ``.bin/allure`` is whichever was linked last)."""
-    places = _places(search_from)
-    candidates = [shutil.which("allure")]
-    for place in places:
-        candidates += [str(place / "node_modules" / "allure-commandline" / "bin" / "allure"),
-                       str(place / "node_modules" / ".bin" / "allure")]
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK) and _version(candidate).startswith("2."):
-            _require_java(candidate)
-            return candidate
+    """The Allure 2 command: in a ``node_modules`` of the working directory or the checkout (by its package's own
+    path: with both Allure packages installed, ``.bin/allure`` is whichever was linked last), else on PATH."""
+    candidates: list[tuple[str, str]] = []
+    for place in _places(search_from):
+        package = place / "node_modules" / "allure-commandline"
+        candidates.append((str(package / "bin" / "allure"), _package_version(package)))
+    on_path = shutil.which("allure")
+    if on_path:
+        candidates.append((on_path, ""))
+    for command, version in candidates:
+        if os.access(command, os.X_OK) and (version or _version(command)).startswith("2."):
+            _require_java(command)
+            return command
     raise ReportError(f"the Allure 2 command line is not installed: {INSTALL_HINT}")
 
 
@@ -65,13 +67,21 @@ def find_allure3(search_from: tuple[Path, ...] | None = None) -> list[str]:
     if node is None:
         raise ReportError(f"Allure 3 needs Node.js (apt-get install nodejs npm), then {ALLURE3_HINT}")
     for place in _places(search_from):
-        cli = place / "node_modules" / "allure" / "cli.js"
-        if cli.is_file() and _version(node, str(cli)).startswith("3."):
-            return [node, str(cli)]
+        package = place / "node_modules" / "allure"
+        if (package / "cli.js").is_file() and _package_version(package).startswith("3."):
+            return [node, str(package / "cli.js")]
     on_path = shutil.which("allure")
     if on_path and _version(on_path).startswith("3."):
         return [on_path]
     raise ReportError(f"Allure 3 is not installed: {ALLURE3_HINT}")
+
+
+def _package_version(package: Path) -> str:
+    """The version npm installed, from its package.json: starting the command to ask costs seconds."""
+    try:
+        return str(json.loads((package / "package.json").read_text(encoding="utf-8")).get("version", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def _version(*command: str) -> str:

@@ -232,3 +232,22 @@ def write_outputs(config: Any, state: Any, verdict: Verdict, exitstatus: int) ->
     if metrics_path:
         previous = previous_failures_in_a_row(Path(metrics_path), state.profile.name if state.profile else "")
         _atomic_write(Path(metrics_path), metrics_text(state, verdict, exitstatus, previous))
+
+
+def push_metrics(path: Path, url: str, *, timeout: float = 10.0) -> str:
+    """PUT a metrics file to a Pushgateway group, replacing the previous run's series there (the file describes
+    the whole run). Returns what went wrong, or "" when the Pushgateway took it."""
+    import httpx
+
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}: did the run write --metrics-textfile={path}?"
+    try:
+        response = httpx.put(url, content=body, headers={"Content-Type": "text/plain; version=0.0.4"},
+                             timeout=timeout)
+    except httpx.HTTPError as exc:
+        return redact(f"PUT {url} failed ({type(exc).__name__}: {exc}): is the Pushgateway up and the URL right?")
+    if response.status_code >= 300:
+        return redact(f"PUT {url} answered HTTP {response.status_code}: {response.text[:300]}")
+    return ""
