@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from healthgate.redact import redact, register_secret
 from healthgate.targets.base import Model
@@ -26,8 +26,17 @@ START = "start"
 TOKEN_MIN_LENGTH = 16  # a UUID is 36 characters, a healthchecks.io ping key 22
 
 
+def _url_or_mapping(schema: dict[str, Any]) -> None:
+    """Editors reading the JSON Schema accept the short form too: the URL alone."""
+    mapping = dict(schema)
+    schema.clear()
+    schema["anyOf"] = [{"type": "string", "description": "the ping URL alone"}, mapping]
+
+
 class Heartbeat(Model):
     """``heartbeat: ${HEALTHCHECK_URL}`` or ``heartbeat: {url: ..., timeout: 5s}``."""
+
+    model_config = ConfigDict(json_schema_extra=_url_or_mapping)
 
     url: SecretStr = Field(description="ping URL, e.g. https://hc-ping.com/<uuid>; a secret: never printed")
     timeout: Duration = Field(5.0, gt=0, le=30, description="time limit of each ping (default 5s); a ping that "

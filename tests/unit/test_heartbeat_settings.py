@@ -60,3 +60,10 @@ def test_a_bad_heartbeat_is_refused_without_printing_the_url(tmp_path, value, fr
         load_profile(path, environ={})
     assert f"{path}:2: {fragment}" in str(err.value)
     assert "hc-ping.com/abc" not in str(err.value)
+
+
+def test_the_json_schema_offers_both_forms_to_editors():
+    from healthgate.profile import json_schema
+
+    forms = json_schema()["$defs"]["Heartbeat"]["anyOf"]
+    assert forms[0]["type"] == "string" and forms[1]["properties"]["url"]["writeOnly"] is True
