@@ -51,7 +51,7 @@ def label(info: Any, record: Any, status: str, message: str, category: str, waiv
     if category:
         allure.dynamic.label("could_not_check", category)
     if waiver is not None:
-        # Allure 3 sorts the Waived category on this label; Allure 2 on the report's ``category: waived`` line
+        # for filtering by the waiver's end; the Waived category itself sorts on the ``category: waived`` line
         allure.dynamic.label(WAIVER_LABEL, waiver.until)
         allure.dynamic.tag("waived")
     allure.dynamic.link(runbook_url(info.runbook), name="runbook")

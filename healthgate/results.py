@@ -52,7 +52,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         status = "waived"
     if message:
         report.longrepr = report_text(message, severity=info.severity, runbook=info.runbook, category=category,
-                                      waiver=waiver_line)
+                                      waiver=waiver_line, waived=bool(waived_from))
     if status == "waived" and note is not None:
         _let_through_as_waived(report, note)
     # On the item, not only this report: JUnit writes the properties of the teardown report, made later from it.
@@ -130,10 +130,11 @@ def category_of(exc: BaseException | None) -> str:
     return exc.category if isinstance(exc, CheckError) else "configuration error"
 
 
-def report_text(message: str, *, severity: str, runbook: str, category: str = "", waiver: str = "") -> str:
+def report_text(message: str, *, severity: str, runbook: str, category: str = "", waiver: str = "",
+                waived: bool = False) -> str:
     """What the terminal, JUnit and Allure show of a check that did not pass. A ``category:`` line says why a
-    broken check could not look, or that a waiver let the failure through; the Allure report sorts on it."""
-    waived = waiver.startswith("waived until")
+    broken check could not look, or that a waiver let the failure through (its line first); the Allure report
+    sorts on it. A waiver that did not apply (expired) is a line of its own."""
     lines = [waiver] if waived else []
     lines += [f"could not check: {message}" if category else message, f"  severity: {severity}"]
     if waived:
