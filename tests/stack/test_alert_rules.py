@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import textwrap
 import threading
@@ -123,10 +124,11 @@ def discover(stack: Stack, groups: list[dict[str, object]]) -> None:
     assert stack.docker_container("prometheus").put_archive(str(Path(HEALTHGATE_TARGETS).parent), archive.getvalue())
 
 
-def health_runs(pytester, url: str, runs: int) -> str:
-    """Real runs against a failing service, each writing the metrics file over the last: web fails, and so does
-    api, whose failure a waiver lets through."""
-    pytester.makefile(".yaml", profile=textwrap.dedent(f"""
+def health_runs(project: Path, url: str, runs: int) -> str:
+    """Real runs against a failing service, each in its own interpreter and writing the metrics file over the
+    last: web fails, and so does api, whose failure a waiver lets through. (Not pytester: its restoring of
+    sys.modules after a test would leave this process's httpx mapping another httpcore's exceptions.)"""
+    (project / "profile.yaml").write_text(textwrap.dedent(f"""
         name: production
         timeouts: {{connect: 1s, read: 1s}}
         targets:
@@ -136,13 +138,16 @@ def health_runs(pytester, url: str, runs: int) -> str:
         waivers:
           - {{check: test_health_endpoint, target: "http:api", reason: API rebuild, until: 2999-01-01}}
         """))
-    pytester.mkdir("checks")
-    pytester.path.joinpath("checks", "test_demo.py").write_text(CHECKS)
-    pytester.makeini("[pytest]\ntestpaths = checks\naddopts = --strict-markers -p no:cacheprovider\n")
+    (project / "checks").mkdir()
+    (project / "checks" / "test_demo.py").write_text(CHECKS)
+    (project / "pytest.ini").write_text("[pytest]\ntestpaths = checks\n"
+                                        "addopts = --strict-markers -p no:cacheprovider\n")
     for _ in range(runs):
-        assert pytester.runpytest_subprocess("--profile=profile.yaml", "-m", "pre_deploy",
-                                             "--metrics-textfile=out/healthgate.prom").ret == 1
-    return (pytester.path / "out" / "healthgate.prom").read_text()
+        done = subprocess.run([sys.executable, "-m", "pytest", "--profile=profile.yaml", "-m", "pre_deploy",
+                               "--metrics-textfile=out/healthgate.prom"], cwd=project, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    return (project / "out" / "healthgate.prom").read_text()
 
 
 def firing(prometheus_url: str) -> set[tuple[str, ...]]:
@@ -152,11 +157,11 @@ def firing(prometheus_url: str) -> set[tuple[str, ...]]:
 
 
 @pytest.mark.stack
-def test_the_rules_fire_in_the_stacks_prometheus_on_real_metrics_files(lone_prometheus, pytester):
+def test_the_rules_fire_in_the_stacks_prometheus_on_real_metrics_files(lone_prometheus, tmp_path):
     server = ScriptedServer()
     server.answers = [503]
     try:
-        red = health_runs(pytester, server.url, runs=3)
+        red = health_runs(tmp_path, server.url, runs=3)
     finally:
         server.close()
     assert re.search(r'healthgate_check_failures_in_a_row\{check="test_health_endpoint",target="http:web".*\} 3', red)
