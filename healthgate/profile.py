@@ -20,9 +20,11 @@ from pydantic import Field, ValidationError
 from healthgate import profile_yaml
 from healthgate.data_safety.settings import DataSafety
 from healthgate.errors import ProfileError, shown
+from healthgate.heartbeat import Heartbeat
 from healthgate.redact import SECRET_NAME, credentials_in, register_secret, register_secrets
 from healthgate.targets import KINDS, available_kinds, settings_model
 from healthgate.targets.base import CheckOverride, Model, TargetSettings, Timeouts
+from healthgate.waivers import Waiver, reference_errors
 
 PROFILE_ENV = "HEALTHGATE_PROFILE"
 PROFILES_DIR_ENV = "HEALTHGATE_PROFILES_DIR"
@@ -56,6 +58,9 @@ class ProfileHeader(Model):
                                                                      "overrides; default 32)")
     checks: dict[str, CheckOverride] = Field(default_factory=dict, description="overrides by check name")
     data_safety: DataSafety | None = Field(None, description="baselines across deploys/recoveries, restore drill")
+    waivers: list[Waiver] = Field(default_factory=list, description="known failures let through until a date")
+    heartbeat: Heartbeat | None = Field(None, description="URL pinged at the start and end of a run "
+                                                          "(healthchecks.io style); a secret")
 
 
 @dataclass(frozen=True)
@@ -409,6 +414,9 @@ def _validate(data: dict[str, Any], default_name: str) -> tuple[ProfileHeader, d
                 targets.setdefault(kind, {})[name] = validated
     if header is not None and header.data_safety is not None:
         errors.extend(e for e in header.data_safety.reference_errors(declared) if e.path[2] not in unreadable)
+    if header is not None:
+        # a target whose settings failed to validate still counts as declared: its own error is the only one
+        errors.extend(reference_errors(header.waivers, declared))
     return header, targets, errors
 
 
