@@ -35,5 +35,11 @@ def pytest_healthgate_run_started(config: pytest.Config) -> None:
 
 
 @pytest.hookspec
+def pytest_healthgate_check_observed(item: pytest.Item, failed: bool) -> None:
+    """Called after each check observed ahead of its item, in the thread that observed it (one per target), before
+    the item reports it. Must be quick and thread-safe: the target's next check waits for it."""
+
+
+@pytest.hookspec
 def pytest_healthgate_run_finished(config: pytest.Config, exitstatus: int) -> None:
     """Called once on the controller after the run's exit status is decided and its outputs are written."""
