@@ -3,14 +3,14 @@ run's file is PUT to a Pushgateway group, here a local server recording what it 
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
+from tests.plugin.conftest import LoopbackHTTP
 from tests.plugin.test_plugin import profile_for, run, setup
 from tests.report.support import closed_port
 
 
-class Pushgateway:
+class Pushgateway(LoopbackHTTP):
     def __init__(self) -> None:
         self.received: list[tuple[str, str, bytes]] = []
         gateway = self
@@ -26,13 +26,7 @@ class Pushgateway:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 def test_the_runs_metrics_file_is_put_to_the_pushgateway_group(pytester, http_server):
