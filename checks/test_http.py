@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from healthgate.check import ALL, POST, check
+from healthgate.errors import TargetDown, Unreachable
 from healthgate.expect import evidence, expect, fail, note
-from healthgate.targets.http.facts import dig, metric_samples, percentile
+from healthgate.targets.http.facts import dashboards_failing_components, dig, metric_samples, percentile
 from healthgate.units import format_duration
 
 if TYPE_CHECKING:
@@ -37,32 +38,86 @@ def _field(http, payload, dotted, what="health payload"):
     return value
 
 
+# What each product's own answers mean, from the versions recorded in healthgate/stack/refapp/mimic.py.
+_PRESET_UNHEALTHY = {
+    "grafana": "Grafana cannot use its database: check the database and Grafana's log",
+    "tempo": "Tempo answers 503 until its ingester has been ready for 15 s, so right after a (re)start this is "
+             "expected (give the target `eventually: {within: 60s}`); otherwise read Tempo's log",
+    "otelcol": "the collector is starting, shutting down or lost a pipeline component: read its log, restart it or "
+               "roll back its configuration",
+    "fluentbit": "Fluent Bit counted more output errors or failed retries in HC_Period than HC_Errors_Count or "
+                 "HC_Retry_Failure_Count allow: check its outputs' destinations (OpenSearch) and its log",
+    "opensearch-dashboards": "follow the failing component's message; usually its OpenSearch connection (see that "
+                             "cluster's checks)",
+}
+# Statuses that mean the product's health endpoint is switched off, not that the product is unhealthy.
+_PRESET_NOT_ENABLED = {
+    "fluentbit": (404, "Fluent Bit's health check is not enabled (Health_Check is Off by default): set "
+                       "`HTTP_Server On` and `Health_Check On` in its [SERVICE] section (YAML: service.http_server "
+                       "and service.health_check: on) and restart it; or the URL is not Fluent Bit's HTTP server "
+                       "(port 2020)"),
+}
+# Endpoints the product serves on localhost only unless configured otherwise.
+_PRESET_LOCALHOST = {
+    "otelcol": "the collector's health_check extension listens on localhost:13133 unless configured: set "
+               "`extensions: {health_check: {endpoint: 0.0.0.0:13133}}` (and list it in service.extensions) to "
+               "check it from another host or container",
+}
+_OTELCOL_TELEMETRY_LOCALHOST = (
+    "the collector serves its own metrics on localhost:8888 unless configured: set service.telemetry.metrics."
+    "readers: [{pull: {exporter: {prometheus: {host: 0.0.0.0, port: 8888}}}}] to read them from elsewhere")
+
+
+def _get(http, path, localhost_hint=None):
+    """GET through the target's client; a failure to connect gets the product's listening advice, if any."""
+    __tracebackhide__ = True
+    try:
+        return http.client.get(path)
+    except Unreachable as exc:
+        if localhost_hint is None or isinstance(exc, TargetDown):
+            raise
+        raise Unreachable(exc.what, hint=f"{exc.hint}; {localhost_hint}") from None
+
+
 @check(phases=ALL, severity="critical", runbook="health-endpoint")
 def test_health_endpoint(http: HttpTarget):
     """The health endpoint answers with an accepted status and the expected JSON fields or text.
 
     With ``preset: grafana|tempo|otelcol|fluentbit|opensearch-dashboards`` the path and expectations are the
-    product's documented health answer (Grafana ``/api/health`` database ok, Tempo ``/ready`` "ready", the OTEL
-    Collector's health-check extension ``/`` "Server available", Fluent Bit ``/api/v1/health`` "ok", OpenSearch
-    Dashboards ``/api/status`` overall state green). No real server of those products runs in the self-tests:
-    each preset is proven against the reference application serving the product's documented response shape.
+    product's own health answer: Grafana ``/api/health`` database ok, Tempo ``/ready`` "ready", the OTEL
+    Collector's health_check extension ``/`` "Server available", Fluent Bit ``/api/v1/health`` "ok" (a 404 means
+    its health check is not enabled), OpenSearch Dashboards ``/api/status`` overall state green, judged in the body
+    since it answers 200 even when red. No real server of those products runs in the self-tests: each preset is
+    proven against the reference application's recording of the product's answers (versions named there).
     """
     _tls_note(http)
     spec = http.settings.health
-    response = http.client.get(spec.path)
+    preset = http.settings.preset
+    response = _get(http, spec.path, _PRESET_LOCALHOST.get(preset or ""))
     evidence("request", f"GET {response.url}")
     evidence("response", f"HTTP {response.status} in {format_duration(response.elapsed)}\n{response.text()[:2000]}")
-    expect(http, "status", response.status, "in", spec.expect_status,
-           hint=f"GET {spec.path} must answer {'/'.join(map(str, spec.expect_status))}, answered "
-                f"{response.excerpt()!r}; restart or roll back")
+    not_enabled = _PRESET_NOT_ENABLED.get(preset or "")
+    if not_enabled and response.status == not_enabled[0]:
+        hint = f"GET {spec.path} answered {response.status}: {not_enabled[1]}"
+    else:
+        hint = (f"GET {spec.path} must answer {'/'.join(map(str, spec.expect_status))}, answered "
+                f"{response.excerpt()!r}; " + _PRESET_UNHEALTHY.get(preset or "", "restart or roll back"))
+    expect(http, "status", response.status, "in", spec.expect_status, hint=hint)
     if spec.expect_body is not None:
         expect(http, "body", response.excerpt(200).strip(), "==", spec.expect_body,
                hint="the service reports itself not ready")
     if spec.expect_json:
         payload = response.json()
         for dotted, wanted in spec.expect_json.items():
-            expect(http, dotted, _field(http, payload, dotted), "==", wanted,
-                   hint=f"the service reports itself unhealthy: {str(payload)[:200]}")
+            expect(http, dotted, _field(http, payload, dotted), "==", wanted, hint=_unhealthy_payload(preset, payload))
+
+
+def _unhealthy_payload(preset, payload) -> str:
+    if preset == "opensearch-dashboards":
+        failing = dashboards_failing_components(payload)
+        return ("OpenSearch Dashboards reports " + ("; ".join(failing) if failing else "no failing component")
+                + f" — {_PRESET_UNHEALTHY[preset]}")
+    return f"the service reports itself unhealthy: {str(payload)[:200]}"
 
 
 @check(phases=(POST,), severity="critical", runbook="deployed-version",
@@ -131,9 +186,10 @@ def test_error_rate(http: HttpTarget):
         note(f"{count} samples resolve the error rate only to {resolution:.3g} %: a {limit:g} % budget means "
              "0 failed requests allowed here")
     first_error = next((s.error for s in sampled.samples if s.error), "")
+    stopped = f" (sampling stopped there, {count} of {sampled.planned} sent)" if sampled.stopped_early else ""
     expect(http, "error_rate_pct", round(sampled.error_rate_pct, 3), "<=", limit, unit="%",
            hint=f"{sampled.errors} of {count} {sampled.method} {sampled.url} failed ({sampled.outcomes()})"
-                + (f"; first: {first_error[:200]}" if first_error else "")
+                + (f"; first: {first_error[:200]}{stopped}" if first_error else "")
                 + (f"; with {count} samples any failure exceeds {limit:g} %" if resolution > limit else ""))
 
 
@@ -248,17 +304,18 @@ def test_guardrails(http: HttpTarget):
        applies=lambda s: s.preset == "otelcol")
 def test_otelcol_export_failures(http: HttpTarget):
     """An OTEL Collector (``preset: otelcol``) reports no failed exports: every
-    ``otelcol_exporter_send_failed_*`` counter of its metrics (``metrics_url``, or ``metrics_path`` on the target's
-    URL; the real collector serves them on :8888) stays at the threshold (default 0).
+    ``otelcol_exporter_send_failed_*`` counter of its own metrics (``metrics_url``, or ``metrics_path`` on the
+    target's URL; the collector serves them on localhost:8888 unless configured) stays at the threshold (default 0).
 
-    The counters count since the collector started. Proven against the reference application serving the
-    collector's documented metric names, not a real collector.
+    The counters count since the collector started and, as in collector 0.165, carry no ``_total`` suffix and
+    appear only with an exporter's first failure: no such series means no export failed since the start. Proven
+    against the reference application's recording of collector 0.165's metrics, not a real collector.
     """
     _tls_note(http)
     if http.settings.preset != "otelcol":
         pytest.skip("not an OTEL Collector target (preset: otelcol)")
     where = http.settings.metrics_url or http.settings.metrics_path
-    response = http.client.get(where)
+    response = _get(http, where, _OTELCOL_TELEMETRY_LOCALHOST)
     expect(http, "metrics_status", response.status, "==", 200,
            hint=f"GET {response.url} answered {response.excerpt()!r}; the collector's telemetry endpoint is :8888 "
                 "by default (set metrics_url)")
@@ -268,7 +325,10 @@ def test_otelcol_export_failures(http: HttpTarget):
     if not failed:
         if "otelcol_" not in text:
             fail(http, f"{response.url} serves no otelcol_* metric: is it the collector's telemetry endpoint?")
-        note("no otelcol_exporter_send_failed_* series yet: no exporter has failed or sent anything")
+        uptime = [value for _, value in metric_samples(text, "otelcol_process_uptime")]
+        since = f" ({format_duration(uptime[0])} ago)" if uptime else ""
+        note(f"no otelcol_exporter_send_failed_* series: no export failed since the collector started{since} "
+             "(the series appear with the first failure)")
         return
     total = sum(value for _, value in failed)
     worst = [f"{name} {value:g}" for name, value in failed if value > 0][:5]

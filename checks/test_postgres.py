@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from healthgate.check import ALL, DAILY, POST, PRE, check
+from healthgate.errors import PoolExhausted, TargetDown, Unreachable
 from healthgate.expect import evidence, expect, fail, note
 from healthgate.targets.postgres.facts import stale_tables
 from healthgate.units import format_duration, format_size
@@ -36,15 +37,37 @@ def test_reachable(postgres: PostgresTarget):
 
 @check(phases=ALL, severity="critical", runbook="connections")
 def test_connections(postgres: PostgresTarget):
-    """Client sessions stay below the share of max_connections in thresholds (seeds: active connections < 90 %
-    of the pool) (needs CONNECT; pg_monitor to see states)."""
-    conns = postgres.client.connections()
+    """Client sessions stay below the threshold share of the slots ordinary roles can use (seeds: active
+    connections < 90 % of the pool): max_connections minus superuser_reserved_connections (and, from PostgreSQL 16,
+    reserved_connections), since the application and the monitoring login cannot use the reserved ones. A login
+    turned away for lack of a slot fails this check; the target's other checks then could not check
+    (needs CONNECT; pg_monitor to see states)."""
+    try:
+        conns = postgres.client.connections()
+    except Unreachable as exc:
+        refused = _pool_exhausted(exc)
+        if refused is None:
+            raise
+        evidence("login", str(refused))
+        expect(postgres, "login", f"refused: {refused.refusal}", "==", "accepted",
+               hint="every connection slot ordinary roles can use is taken: the pool is exhausted and the "
+                    "application's new sessions are refused too; as an administrator (reserved slots) find who "
+                    "holds them: SELECT usename, application_name, state, count(*) FROM pg_stat_activity "
+                    "GROUP BY 1, 2, 3 ORDER BY 4 DESC")
+        return
     states = ", ".join(f"{state}: {count}" for state, count in conns.by_state.items())
-    evidence("pg_stat_activity", f"{conns.used} client sessions of max_connections {conns.max_connections} "
-                                 f"({conns.superuser_reserved} reserved for superusers)\n{states}")
+    slots = conns.describe_slots()
+    evidence("pg_stat_activity", f"{conns.used} client sessions of {slots}\n{states}")
     expect(postgres, "connections_used_pct", round(conns.used_pct, 1), "<", postgres.thresholds.connections_used_pct,
-           unit="%", hint=f"{conns.used} of {conns.max_connections} connections in use ({states}): look for a "
-                          "connection leak or an undersized pool; new clients get 'too many clients'")
+           unit="%", hint=f"{conns.used} client sessions ({states}) of {slots}: look for a connection leak or an "
+                          "undersized pool; once they are all taken, new logins get 'remaining connection slots "
+                          "are reserved'")
+
+
+def _pool_exhausted(exc: Unreachable) -> PoolExhausted | None:
+    """The refused login behind ``exc``: raised now, or earlier in the run by another check of the target."""
+    cause = exc.cause if isinstance(exc, TargetDown) else exc
+    return cause if isinstance(cause, PoolExhausted) else None
 
 
 @check(phases=ALL, severity="critical", runbook="idle-in-transaction")

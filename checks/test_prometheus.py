@@ -7,6 +7,7 @@ monitoring token needs read access to those paths and nothing else.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -28,35 +29,63 @@ from healthgate.units import format_duration
 if TYPE_CHECKING:
     from healthgate.targets.prometheus import PrometheusTarget
 
+# Service discovery hands the scrape manager its first targets some seconds after start (5 s for static ones);
+# until then no active target means "not yet", not "collects nothing".
+DISCOVERY_WAIT_S = 60.0
+
 
 @check(phases=ALL, severity="critical", runbook="prometheus-ready")
 def test_prometheus_ready(prometheus: PrometheusTarget):
-    """Prometheus answers 200 on /-/ready: it has loaded its configuration and storage (GET /-/ready)."""
+    """Prometheus answers 200 on /-/ready: it has loaded its configuration and storage, and the last reload of its
+    configuration succeeded; a failed reload leaves it ready on the previous configuration, so /-/ready alone
+    cannot tell (GET /-/ready, /api/v1/status/runtimeinfo)."""
     probe = prometheus.client.ready()
     evidence("GET /-/ready", f"HTTP {probe.status} in {format_duration(probe.elapsed)}\n{probe.text}")
     expect(prometheus, "GET /-/ready", probe.status, "==", 200,
            hint=f"answered {probe.text!r}: still replaying its WAL after a restart, or failing; see its logs")
+    info = prometheus.client.runtime_info()
+    evidence("GET /api/v1/status/runtimeinfo", f"reloadConfigSuccess: {str(info.reload_config_success).lower()}\n"
+                                               f"lastConfigTime: {info.last_config_time}")
+    expect(prometheus, "reloadConfigSuccess", info.reload_config_success, "==", True,
+           hint=f"the last reload of its configuration failed: it still runs the one loaded at "
+                f"{info.last_config_time}, so "
+                "scrape jobs and rule files changed since are not in effect; find the error in its log "
+                "(\"Error reloading config\"), check with promtool check config, then reload (POST /-/reload or "
+                "SIGHUP)")
 
 
 @check(phases=ALL, severity="critical", runbook="scrape-targets")
 def test_scrape_targets_up(prometheus: PrometheusTarget):
-    """Every active scrape target is up, as `up == 0` (alert ServiceDown) would say (GET /api/v1/targets)."""
+    """Every active scrape target is up, as `up == 0` (alert ServiceDown) would say (GET /api/v1/targets).
+
+    A target not scraped yet (Prometheus or its service discovery just started it) has an unknown health: the
+    check could not check rather than pass while it is pending."""
     ignored = set(prometheus.settings.targets_ignore)
     targets = prometheus.client.targets()
     evidence("GET /api/v1/targets?state=active", "\n".join(t.render() for t in targets) or "(no active target)")
     if not targets:
+        age = time.time() - prometheus.client.runtime_info().started_at
+        if age < DISCOVERY_WAIT_S:
+            raise CheckError(f"{prometheus.id} started {format_duration(max(age, 0.0))} ago and has no active scrape "
+                             "target yet: service discovery hands its first targets over a few seconds after start",
+                             hint="run again in a minute, or give the target `eventually: {within: 2m}`")
         fail(prometheus, "no active scrape target: Prometheus collects nothing "
                          "— check scrape_configs and service discovery")
     judged = [t for t in targets if t.job not in ignored]
     down = [t for t in judged if t.health == "down"]
     unknown = [t for t in judged if t.health not in ("up", "down")]
-    if unknown:
-        note(f"{len(unknown)} target(s) not scraped yet: " + ", ".join(f"{t.job}/{t.instance}" for t in unknown))
     if down:
-        fail(prometheus, f"{len(down)} of {len(judged)} scrape target(s) down (up == 0, alert ServiceDown):\n"
+        pending = f" ({len(unknown)} more not scraped yet)" if unknown else ""
+        fail(prometheus, f"{len(down)} of {len(judged)} scrape target(s) down (up == 0, alert ServiceDown)"
+             f"{pending}:\n"
              + "\n".join(f"- job={t.job} instance={t.instance} lastError: {t.last_error or '(none)'}"
                          for t in down)
              + "\nhint: check the service is running and its /metrics answers from the Prometheus host")
+    if unknown:
+        raise CheckError(f"{len(unknown)} of {len(judged)} scrape target(s) of {prometheus.id} not scraped yet, "
+                         "their health is unknown: " + ", ".join(f"{t.job}/{t.instance}" for t in unknown),
+                         hint="Prometheus or its service discovery started them less than a scrape interval ago: "
+                              "run again after one scrape interval, or give the target `eventually: {within: 2m}`")
 
 
 @check(phases=ALL, severity="warning", runbook="alert-rules",
@@ -142,23 +171,49 @@ def _record_observations(judgements: list[Judgement]) -> None:
 @check(phases=(DAILY,), severity="warning", runbook="internal-failures")
 def test_internal_failures(prometheus: PrometheusTarget):
     """Prometheus's own failure counters (rule evaluation, notifications, TSDB compaction, WAL) did not increase
-    over thresholds.internal_failures_window (default 1d); needs Prometheus to scrape itself (GET /api/v1/query)."""
+    over thresholds.internal_failures_window (default 1d); needs Prometheus to scrape itself (GET /api/v1/query).
+
+    A counter series with a single sample so far (Prometheus, or a rule group, started less than one self-scrape
+    ago) has no increase() yet; it counts from 0 since it was created, so its value is judged as the increase since
+    then, with a note, rather than waiting a scrape interval or skipping a server that does scrape itself."""
     window = promql_duration(prometheus.thresholds.internal_failures_window)
     allowed = prometheus.thresholds.max_internal_failures
-    lines, increased, seen = [], [], 0
+    lines, increased = [], []
+    with_increase: set[tuple[str, str]] = set()
     for counter in INTERNAL_FAILURE_COUNTERS:
         query = f"increase({counter}[{window}])"
-        result = prometheus.client.query(query)
-        seen += len(result.samples)
-        for sample in result.samples:
+        for sample in prometheus.client.query(query).samples:
+            with_increase.add((counter, format_labels(sample.labels)))
             lines.append(f"{query} {format_labels(sample.labels)} = {format_value(sample.value)}")
             if not sample.value <= allowed:
                 increased.append(f"- {counter} {format_labels(sample.labels)} "
                                  f"(+{format_value(sample.value)} in {window}) <= {format_value(allowed)}")
+    # The counters as they are now (last 5 minutes): those without an increase have a single sample in the window.
+    current = prometheus.client.query("{__name__=~\"" + "|".join(INTERNAL_FAILURE_COUNTERS) + "\"}").samples
+    single = []
+    for sample in current:
+        labels = {k: v for k, v in sample.labels.items() if k != "__name__"}
+        counter = sample.labels.get("__name__", "")
+        if (counter, format_labels(labels)) in with_increase:
+            continue
+        single.append(counter)
+        lines.append(f"{counter} {format_labels(labels)} = {format_value(sample.value)} (one sample so far: the "
+                     "count since it was created)")
+        if not sample.value <= allowed:
+            increased.append(f"- {counter} {format_labels(labels)} (+{format_value(sample.value)} since it was "
+                             f"created, less than a scrape ago) <= {format_value(allowed)}")
     evidence("failure counters", "\n".join(lines) or "(no series)")
-    if not seen:
+    if not with_increase and not single:
+        pending = [t for t in prometheus.client.targets() if t.health == "unknown"]
+        if pending:
+            pytest.skip(f"no prometheus_* failure counter series yet: {len(pending)} scrape target(s) not scraped "
+                        "since Prometheus started (if none of them is Prometheus itself, add a job for its own "
+                        "/metrics)")
         pytest.skip("no prometheus_* failure counter series: this Prometheus does not scrape itself "
                     "(add a job for its own /metrics)")
+    if single:
+        note(f"{len(single)} failure counter series have a single sample so far (Prometheus or a rule group started "
+             f"less than a scrape interval ago): judged by their count since they were created, not over {window}")
     if increased:
         fail(prometheus, "Prometheus reported failures of its own:\n" + "\n".join(increased)
              + "\nhint: read its logs for the failing rule, notifier or TSDB block")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import psycopg
 import redis
 from redis.backoff import NoBackoff
@@ -96,3 +97,20 @@ class RedisPing(_ProbeStrategy):
                 raise ConnectionError("PING did not answer PONG")
         finally:
             client.close()
+
+
+class PrometheusScraped(_ProbeStrategy):
+    """Ready when ``/-/ready`` answers 200 and every active scrape target has been scraped once: before that its
+    targets' health is unknown, which the scrape-target check cannot judge."""
+
+    description = "Prometheus /-/ready answering 200 and every active scrape target scraped once"
+
+    def probe(self, host: str, port: int) -> None:
+        base = f"http://{host}:{port}"
+        timeout = httpx.Timeout(CONNECT_TIMEOUT_S)
+        httpx.get(f"{base}/-/ready", timeout=timeout).raise_for_status()
+        response = httpx.get(f"{base}/api/v1/targets", params={"state": "active"}, timeout=timeout)
+        response.raise_for_status()
+        pending = [t.get("scrapeUrl") for t in response.json()["data"]["activeTargets"] if t.get("health") == "unknown"]
+        if pending:
+            raise ConnectionError(f"not scraped yet: {', '.join(map(str, pending))}")

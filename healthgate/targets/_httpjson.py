@@ -3,9 +3,7 @@ bounded, time-limited GETs, and the API's status codes turned into our errors.""
 
 from __future__ import annotations
 
-import json
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,10 +11,11 @@ from urllib.parse import urlencode
 
 from pydantic import Field, SecretStr
 
-from healthgate.errors import AuthFailed, BadResponse, Unreachable
+from healthgate.errors import AuthFailed, BadResponse
 from healthgate.redact import redact
+from healthgate.targets._transport import http_client
 from healthgate.targets.base import Client as BaseClient
-from healthgate.targets.base import TargetSettings, Timeouts, http_client
+from healthgate.targets.base import TargetSettings, Timeouts
 from healthgate.units import Size
 
 
@@ -59,14 +58,13 @@ class Response:
         return self.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
+        from healthgate.targets._transport import decode_json
+
         if self.truncated:
             raise BadResponse(f"{self.where} answered more than the {len(self.body)}-byte limit; cannot parse it",
                               hint="raise max_body for this target if the listing is legitimately that large")
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            raise BadResponse(f"{self.where} answered HTTP {self.status} with non-JSON: {self.text()[:120]!r}",
-                              hint="does the URL point at the API itself rather than a proxy or login page?") from None
+        return decode_json(self.body, what=f"{self.where} answered HTTP {self.status}",
+                           hint="does the URL point at the API itself rather than a proxy or login page?")
 
 
 class ApiClient(BaseClient):
@@ -86,40 +84,20 @@ class ApiClient(BaseClient):
                 self._http = http_client(self.settings, self.timeouts, base_url=self.settings.url, json_api=True)
             return self._http
 
-    def get(self, path: str, *, limit: int | None = None) -> Response:
-        import httpx
+    def where(self, path: str) -> str:
+        """``GET <address><path>``, redacted: how messages name a request."""
+        return f"GET {redact(self.settings.address() + path)}"
 
-        limit = limit or self.settings.max_body
+    def get(self, path: str, *, limit: int | None = None) -> Response:
+        from healthgate.targets._transport import fetch
+
         client = self._client()
         with self._lock:
             self.connect_attempts += 1
         where = redact(f"{self.settings.address()}{path}")
-        started = time.perf_counter()
-        deadline = started + self.timeouts.read
-        try:
-            with client.stream("GET", path) as response:
-                chunks: list[bytes] = []
-                size = 0
-                # decoded bytes, so a compressed answer is limited by what it expands to
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > limit:
-                        break
-                    if time.perf_counter() > deadline:
-                        raise Unreachable(f"GET {where}: answer still streaming after the "
-                                          f"{self.timeouts.read:.1f}s read timeout",
-                                          hint=f"is this the {self.product}'s API?")
-                body = b"".join(chunks)
-                return Response(response.status_code, body[:limit], size > limit,
-                                time.perf_counter() - started, where)
-        except httpx.TimeoutException as exc:
-            raise Unreachable(f"GET {where} timed out ({type(exc).__name__}, connect {self.timeouts.connect:.1f}s "
-                              f"/ read {self.timeouts.read:.1f}s)",
-                              hint=f"is the {self.product} up and reachable from here?") from None
-        except httpx.TransportError as exc:
-            raise Unreachable(f"GET {where} failed: {type(exc).__name__}: {exc}",
-                              hint=f"is the {self.product} up, and the URL's host and port right?") from None
+        answer = fetch(client, "GET", path, shown=where, timeouts=self.timeouts, product=self.product,
+                       limit=limit or self.settings.max_body)
+        return Response(answer.status, answer.body, answer.truncated, answer.elapsed, where)
 
     def close(self) -> None:
         with self._lock:

@@ -98,3 +98,30 @@ def test_a_misspelt_check_in_a_profile_wide_override_is_still_refused(tmp_path):
                            "daily", f"--profile={profile}"], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
     assert "checks.test_idle_in_transactoin: no check of that name" in done.stderr
+
+
+def test_a_waiver_may_name_a_check_of_a_kind_the_profile_lacks(tmp_path):
+    profile = http_only(tmp_path, textwrap.dedent("""
+        waivers:
+          - check: test_idle_in_transaction
+            reason: the shared profile waives it for every environment (CHG-1)
+            until: 2099-01-01
+            approved_by: alice
+    """))
+    default, _ = collect("-m", "daily", f"--profile={profile}")
+    assert "test_health_endpoint[http:web]" in default
+
+
+def test_a_misspelt_check_in_a_waiver_is_still_refused_when_its_kind_is_not_collected(tmp_path):
+    profile = http_only(tmp_path, textwrap.dedent("""
+        waivers:
+          - check: test_idle_in_transactoin
+            reason: typo
+            until: 2099-01-01
+            approved_by: alice
+    """))
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-m",
+                           "daily", f"--profile={profile}"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout + done.stderr
+    assert "no check named 'test_idle_in_transactoin'" in done.stderr
+    assert "test_idle_in_transaction" in done.stderr  # the hint names the check meant

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -23,7 +24,8 @@ SILENCED = "silenced or inhibited alerts of a blocking severity"
 
 
 def alertmanager(stack, **settings: Any):
-    return make_target("alertmanager", {"url": stack.alertmanager_url(), **settings})
+    # The shared stack's Alertmanager starts with the run, so nothing fired before it: no resend wait.
+    return make_target("alertmanager", {"url": stack.alertmanager_url(), "resend_wait": "0s", **settings})
 
 
 def until(target, status: str, accept: Callable[[Outcome], bool] = lambda _: True,
@@ -129,5 +131,38 @@ def test_stopped_alertmanager_is_broken_unreachable():
         attempts = target.connect_attempts
         assert run_check(checks.test_no_blocking_alerts, target).status == "broken"
         assert target.connect_attempts == attempts  # marked down: the second check does not wait again
+    finally:
+        private.stop()
+
+
+def test_restarted_alertmanager_cannot_vouch_for_an_empty_alert_list():
+    """Alertmanager forgets its alerts when it restarts, until Prometheus re-sends them (every minute): right after
+    a restart, during an incident, the list is empty. A private one, so the shared one keeps its alerts."""
+    private = Stack(components=["alertmanager"]).start()
+    try:
+        url = private.alertmanager_url()
+        name = f"SelfTestIncident{uuid.uuid4().hex[:6]}"
+        private.fire_alert(name, "critical", annotations={"summary": "checkout is down"})
+        target = make_target("alertmanager", {"url": url})
+        before = run_check(checks.test_no_blocking_alerts, target)
+        assert before.status == "failed", before
+        assert f"- {name} (severity=critical) since " in before.message
+
+        private.stop_component("alertmanager")
+        private.start_component("alertmanager")
+        assert httpx.get(f"{url}/api/v2/alerts", timeout=5).json() == [], "the restart kept the alert"
+        target.reset()
+        outcome = run_check(checks.test_no_blocking_alerts, target)
+        assert outcome.status == "broken", outcome
+        assert re.match(r"alertmanager:test started \S+ ago and keeps no alert across a restart: alerts "
+                        r"firing before it are listed again only once Prometheus re-sends them \(every "
+                        r"--rules\.alert\.resend-delay, 1m by default\), so finding none proves nothing yet — "
+                        r"run again in \S+, or give this target `eventually: \{within: 3m\}`", outcome.message), \
+            outcome.message
+        told = make_target("alertmanager", {"url": url, "resend_wait": "0s"})
+        assert run_check(checks.test_no_blocking_alerts, told).status == "passed"
+        private.fire_alert(name, "critical")  # Prometheus re-sends it
+        target.reset()
+        assert run_check(checks.test_no_blocking_alerts, target).status == "failed"
     finally:
         private.stop()

@@ -343,7 +343,7 @@ def test_stopped_node_is_unreachable_once_then_other_checks_fail_fast(stack: Sta
             assert outcome.status == "broken", outcome
             assert outcome.message.startswith(f"GET {stack.opensearch_url()}/_cluster/health failed: ConnectError"), \
                 outcome
-            assert "is the node up, and the URL's host and port right?" in outcome.message
+            assert "is the OpenSearch node up, and the URL's host and port right?" in outcome.message
             assert target.is_down
             after = target.connect_attempts
             assert after == attempts + 1

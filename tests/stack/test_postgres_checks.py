@@ -22,7 +22,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 import checks.test_postgres as checks
 from healthgate.check import spec_of
-from healthgate.errors import AuthFailed, PermissionMissing, TargetDown, Unreachable
+from healthgate.errors import AuthFailed, PermissionMissing, PoolExhausted, TargetDown, Unreachable
 from healthgate.stack.stack import Stack
 from healthgate.targets.base import Target, Timeouts
 from healthgate.targets.postgres.client import Client as PostgresClient
@@ -168,27 +168,83 @@ def test_reachable_reports_the_version_and_judges_the_major(stack: Stack) -> Non
 # ------------------------------------------------------------------------------------------ session faults
 
 
-def test_connections_fail_when_the_pool_is_nearly_full(small_server: Stack) -> None:
-    admin_dsn = small_server.postgres_admin_dsn()
-    assert_outcome(run(checks.test_connections, small_server), "passed")
-    held: list[psycopg.Connection[Any]] = []
+@contextlib.contextmanager
+def ordinary_role(admin_dsn: str, name: str = "healthgate_app") -> Iterator[str]:
+    """A plain login like an application's (no superuser, no reserved slots); yields its DSN."""
+    password = "app-password-1"
+    with session(admin_dsn) as admin:
+        admin.execute(f"DROP ROLE IF EXISTS {name}")
+        admin.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
     try:
-        # 15 of 20 plus the check's own session: 80 %, still fine.
-        held = [psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) for _ in range(15)]
-        assert_outcome(run(checks.test_connections, small_server), "passed")
-        # 18 of 20 plus the check's own session: 95 %. Only a superuser still gets in: the last 3 slots are
-        # superuser_reserved_connections, so this judgement needs a superuser DSN ...
-        held += [psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) for _ in range(3)]
-        assert_outcome(run(checks.test_connections, small_server, admin=True), "failed",
-                       r"^postgres:test: connections_used_pct \(95 %\) < 90 % — 19 of 20 connections in use "
-                       r"\(active: 1, idle: 18\)")
-        # ... and the monitoring login is turned away, which says the same thing as a broken check.
-        outcome = run(checks.test_connections, small_server)
-        assert_outcome(outcome, "broken", r"refused a new connection: .*remaining connection slots are reserved"
-                                          r".* — every connection slot is taken: the pool is exhausted")
+        yield with_user(admin_dsn, name, password)
     finally:
-        for conn in held:
-            conn.close()
+        with session(admin_dsn) as admin:
+            admin.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{name}'")
+            admin.execute(f"DROP ROLE IF EXISTS {name}")
+
+
+def ordinary_slots(admin_dsn: str) -> int:
+    with session(admin_dsn) as admin:
+        row = admin.execute("SELECT current_setting('max_connections')::int - "
+                            "current_setting('superuser_reserved_connections')::int - "
+                            "coalesce(current_setting('reserved_connections', true), '0')::int").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_connections_judge_the_slots_ordinary_roles_can_use(small_server: Stack) -> None:
+    """20 slots, 3 reserved for superusers: the application and the monitoring login share 17, so 17 sessions are a
+    full pool, not 85 % of one."""
+    admin_dsn = small_server.postgres_admin_dsn()
+    slots = ordinary_slots(admin_dsn)
+    assert slots == SMALL_MAX_CONNECTIONS - 3
+    assert_outcome(run(checks.test_connections, small_server), "passed")
+    with ordinary_role(admin_dsn) as app_dsn:
+        held = [psycopg.connect(app_dsn, autocommit=True, connect_timeout=5) for _ in range(slots - 1)]
+        try:
+            # The application holds 16, the check's own login takes the last ordinary slot.
+            outcome = run(checks.test_connections, small_server)
+            assert_outcome(outcome, "failed",
+                           r"^postgres:test: connections_used_pct \(100 %\) < 90 % — 17 client sessions \(active: 1, "
+                           r"idle: 16\) of the 17 slots ordinary roles can use \(max_connections 20 − 3 "
+                           r"superuser_reserved_connections\): look for a connection leak")
+        finally:
+            for conn in held:
+                conn.close()
+    assert_outcome(run(checks.test_connections, small_server), "passed")
+
+
+def test_login_refused_for_lack_of_slots_fails_the_connection_check(small_server: Stack) -> None:
+    """When ordinary roles hold every slot they can use, the monitoring login is refused: the connection check
+    fails saying so, whichever check met the refusal first; the other checks could not check, with that reason."""
+    admin_dsn = small_server.postgres_admin_dsn()
+    with ordinary_role(admin_dsn) as app_dsn:
+        held = [psycopg.connect(app_dsn, autocommit=True, connect_timeout=5) for _ in range(ordinary_slots(admin_dsn))]
+        try:
+            refusal = (r"login \(refused: remaining connection slots are reserved for non-replication superuser "
+                       r"connections\) == accepted — every connection slot ordinary roles can use is taken")
+            # The connection check first: it meets the refusal itself.
+            outcome = run(checks.test_connections, small_server)
+            assert_outcome(outcome, "failed", rf"^postgres:test: {refusal}")
+            # Another check first, as in a run (test_reachable is collected first): it could not check, and the
+            # connection check still judges the refusal it recorded, without a second login.
+            target = pg_target(small_server)
+            try:
+                first = run_check(checks.test_reachable, target)
+                assert_outcome(first, "broken", r"^postgresql://127\.0\.0\.1:\d+/app refused the login of healthgate: "
+                                                r".*remaining connection slots are reserved .* — every connection "
+                                                r"slot open to this role is taken: the pool is exhausted")
+                assert isinstance(first.exception, PoolExhausted)
+                assert_outcome(run_check(checks.test_connections, target), "failed", rf"^postgres:test: {refusal}")
+                later = run_check(checks.test_blocked_locks, target)
+                assert_outcome(later, "broken", r"^postgres:test had no connection slot left for us earlier in this "
+                                                r"run: .*remaining connection slots are reserved")
+                assert target.connect_attempts == 1
+            finally:
+                target.close()
+        finally:
+            for conn in held:
+                conn.close()
     assert_outcome(run(checks.test_connections, small_server), "passed")
 
 

@@ -367,11 +367,16 @@ MIMICS: dict[str, list[tuple[str, int, int, Callable[[httpx.Response], bool]]]] 
     "grafana": [("/mimic/grafana/api/health", 200, 503, lambda r: r.json()["database"] == "failing")],
     "tempo": [("/mimic/tempo/ready", 200, 503, lambda r: r.text.startswith("Ingester not ready"))],
     "otelcol": [
-        ("/mimic/otelcol/", 200, 503, lambda r: r.json() == {"status": "Server not available"}),
+        # Collector 0.165's health_check extension, not ready: Go's zero time and an empty uptime.
+        ("/mimic/otelcol/", 200, 503, lambda r: r.json() == {"status": "Server not available",
+                                                             "upSince": "0001-01-01T00:00:00Z", "uptime": ""}),
         ("/mimic/otelcol/metrics", 200, 200, lambda r: True),
     ],
-    "fluentbit": [("/mimic/fluentbit/api/v1/health", 200, 500, lambda r: r.text == "error")],
-    "opensearch-dashboards": [("/mimic/opensearch-dashboards/api/status", 200, 503,
+    # Fluent Bit 5.1: "error" and a newline, no Content-Type.
+    "fluentbit": [("/mimic/fluentbit/api/v1/health", 200, 500,
+                   lambda r: r.text == "error\n" and "content-type" not in r.headers)],
+    # OpenSearch Dashboards 2.19 answers 200 when red: the state is in the body only.
+    "opensearch-dashboards": [("/mimic/opensearch-dashboards/api/status", 200, 200,
                                lambda r: r.json()["status"]["overall"]["state"] == "red")],
 }
 
@@ -388,6 +393,12 @@ def test_mimics_answer_healthy_then_their_documented_failure(client: httpx.Clien
     assert all(client.get(p).status_code == 200 for p in others)
 
 
+def test_fluentbit_default_configuration_has_no_health_endpoint(client: httpx.Client) -> None:
+    """Fluent Bit 5.1 registers /api/v1/health only with Health_Check On, which is not its default."""
+    set_fault(client, "fluentbit_health_check_off")
+    assert client.get("/mimic/fluentbit/api/v1/health").status_code == 404
+
+
 def test_mimic_failures_do_not_count_as_app_errors(client: httpx.Client) -> None:
     before = metrics(client)
     set_fault(client, "mimic_unhealthy", "grafana,tempo")
@@ -402,20 +413,27 @@ def test_healthy_mimic_bodies(client: httpx.Client) -> None:
         "commit": "d0a2ebf4e3", "database": "ok", "version": "10.4.2"}
     assert client.get("/mimic/tempo/ready").text == "ready"
     assert client.get("/mimic/otelcol/").json()["status"] == "Server available"
-    assert client.get("/mimic/fluentbit/api/v1/health").text == "ok"
+    fluentbit = client.get("/mimic/fluentbit/api/v1/health")
+    assert (fluentbit.text, fluentbit.headers.get("content-type")) == ("ok\n", None)
     dashboards = client.get("/mimic/opensearch-dashboards/api/status").json()
     assert dashboards["status"]["overall"]["state"] == "green"
 
 
-def test_otelcol_failed_exports_grow_while_unhealthy(client: httpx.Client) -> None:
+def test_otelcol_failed_exports_appear_with_the_first_failure_then_grow(client: httpx.Client) -> None:
+    """As in collector 0.165: no ``_total`` suffix, and no send_failed series before an exporter first fails."""
     names = ["otelcol_exporter_send_failed_spans", "otelcol_exporter_send_failed_metric_points",
              "otelcol_exporter_send_failed_log_records"]
-    labels = {"exporter": "otlp", "service_name": "otelcol-contrib"}
-    before = parse_metrics(client.get("/mimic/otelcol/metrics").text)
+    healthy = client.get("/mimic/otelcol/metrics").text
+    assert "otelcol_exporter_send_failed_" not in healthy
+    assert "_total" not in healthy
+    assert 'otelcol_exporter_sent_spans{exporter="otlp"} ' in healthy
+    assert "otelcol_process_uptime " in healthy
     set_fault(client, "mimic_unhealthy", "otelcol")
     time.sleep(0.3)
+    first = parse_metrics(client.get("/mimic/otelcol/metrics").text)
+    time.sleep(0.3)
     after = parse_metrics(client.get("/mimic/otelcol/metrics").text)
-    assert all(sample(after, n, **labels) > sample(before, n, **labels) for n in names)
+    assert all(0 < sample(first, n, exporter="otlp") < sample(after, n, exporter="otlp") for n in names)
 
 
 # -- packaging ------------------------------------------------------------------------------------

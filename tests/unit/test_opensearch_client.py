@@ -134,7 +134,7 @@ def test_missing_index_pattern_is_not_found_with_its_reason() -> None:
 
 
 def test_non_json_and_server_errors_are_bad_responses() -> None:
-    with pytest.raises(BadResponse, match="non-JSON: '<html>proxy error</html>'"):
+    with pytest.raises(BadResponse, match=r"non-JSON \(text/plain; charset=utf-8\): '<html>proxy error</html>'"):
         client_answering(answer(502, text="<html>proxy error</html>")).health()
     body = {"error": {"root_cause": [], "type": "search_phase_execution_exception", "reason": "all shards failed"}}
     with pytest.raises(BadResponse, match="HTTP 503: search_phase_execution_exception: all shards failed"):

@@ -159,8 +159,22 @@ def test_stale_tables_lists_old_and_never_maintained_tables_with_rows() -> None:
 def test_fact_arithmetic() -> None:
     assert Server("15.8", 150008, False, "app", "u").major == 15
     assert Server("9.6.24", 90624, False, "app", "u").major == 9
-    assert Connections(18, 20, 3, {"idle": 18}).used_pct == 90.0
     assert XidAge("app", XID_LIMIT // 2).pct == 50.0
+
+
+def test_connections_are_judged_against_the_slots_ordinary_roles_can_use() -> None:
+    # 17 sessions fill the 17 slots left to ordinary roles: 85 % of max_connections, but a full pool for them.
+    full = Connections(17, 20, 3, {"idle": 17})
+    assert (full.ordinary_slots, full.used_pct) == (17, 100.0)
+    assert full.describe_slots() == ("the 17 slots ordinary roles can use (max_connections 20 − 3 "
+                                     "superuser_reserved_connections)")
+    pg16 = Connections(10, 100, 3, {"idle": 10}, reserved=17)
+    assert (pg16.ordinary_slots, pg16.used_pct) == (80, 12.5)
+    assert pg16.describe_slots().endswith("(max_connections 100 − 3 superuser_reserved_connections − 17 "
+                                          "reserved_connections)")
+    # Superusers in their reserved slots take the share over 100 %; a pool with no ordinary slot is full.
+    assert Connections(20, 20, 3, {"idle": 20}).used_pct == pytest.approx(117.6, abs=0.1)
+    assert Connections(0, 3, 3, {}).used_pct == 100.0
 
 
 # ------------------------------------------------------------------------------------------------ client

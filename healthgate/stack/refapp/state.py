@@ -52,6 +52,8 @@ FAULTS: dict[str, FaultSpec] = {
     "guardrails_off": FaultSpec("flag", "/chat refuses nothing and redacts nothing"),
     "version": FaultSpec("text", "version string reported by /health"),
     "mimic_unhealthy": FaultSpec("products", "comma-separated products: " + "|".join(MIMIC_PRODUCTS)),
+    "fluentbit_health_check_off": FaultSpec("flag", "/mimic/fluentbit answers as Fluent Bit's default "
+                                                    "configuration does: 404, no Health_Check"),
     "garbage": FaultSpec("garbage", "/health and mimic JSON answer 200 with: " + "|".join(GARBAGE_KINDS)),
     "huge": FaultSpec("number", "/health streams this many bytes"),
     "stall": FaultSpec("number", "/health never answers (seconds, until reset)", default=3600.0),
@@ -113,7 +115,8 @@ class State:
                              ("ai_pii_detected_total", (("type", "email"),)),
                              ("ai_pii_detected_total", (("type", "phone"),))):
             self.counters[name][labels] = 0.0
-        self.otelcol_failed = 0.0
+        self.otelcol_failed = 0.0  # items the imitated collector failed to export; its series appear above 0
+        self.otelcol_sent = 0.0
         self._last = time.monotonic()
         self._synthetic_carry = 0.0
 
@@ -201,6 +204,8 @@ class State:
                     self.inc(name, labels, self.number(fault) * per_unit * elapsed)
         if self.unhealthy("otelcol"):
             self.otelcol_failed += 10 * elapsed
+        else:
+            self.otelcol_sent += 10 * elapsed
         # Whole synthetic requests only, so http_requests_total stays an integer count.
         self._synthetic_carry += self.background_rps * elapsed
         count, self._synthetic_carry = divmod(self._synthetic_carry, 1.0)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import datetime
 
+from healthgate.errors import BadResponse
 from healthgate.targets._httpjson import ApiClient, Probe
 from healthgate.targets.alertmanager.facts import Alert, Silence, parse_alerts, parse_silences
 
@@ -23,7 +26,19 @@ class Client(ApiClient):
         """Every active alert, silenced and inhibited ones included (they are evidence), within ``filters``."""
         params = [("active", "true"), ("silenced", "true"), ("inhibited", "true"), ("unprocessed", "true")]
         params += [("filter", f) for f in filters]
-        return parse_alerts(self.get_json("/api/v2/alerts", params))
+        return parse_alerts(self.get_json("/api/v2/alerts", params), self.where("/api/v2/alerts"))
 
     def silences(self) -> list[Silence]:
-        return parse_silences(self.get_json("/api/v2/silences"))
+        return parse_silences(self.get_json("/api/v2/silences"), self.where("/api/v2/silences"))
+
+    def started_at(self) -> float:
+        """When this Alertmanager process started (``uptime`` of GET /api/v2/status), as a Unix time."""
+        payload = self.get_json("/api/v2/status")
+        raw = payload.get("uptime") if isinstance(payload, dict) else None
+        # Go prints up to nanoseconds; Python reads up to microseconds.
+        text = re.sub(r"(\.\d{6})\d+", r"\1", str(raw or "")).replace("Z", "+00:00")
+        try:
+            return datetime.fromisoformat(text).timestamp()
+        except ValueError:
+            raise BadResponse(f"GET /api/v2/status of {self.settings.address()}: uptime {raw!r} is not a time",
+                              hint="is this Alertmanager's API v2?") from None

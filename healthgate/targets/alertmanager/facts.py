@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from healthgate.errors import BadResponse
+from healthgate.targets._shape import listing, mapping, string_map, strings, text
+
+# The states of API v2 (``alertStatus.state``). Anything else (``firing`` from another API version or a proxy,
+# null) is not understood, and an alert in a state not understood is judged as firing: the gate fails closed.
+FIRING_STATES = ("active", "unprocessed")
+SUPPRESSED = "suppressed"
 
 
 @dataclass(frozen=True)
 class Alert:
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
-    state: str  # active | suppressed | unprocessed
+    state: str | None  # active | suppressed | unprocessed, or whatever else the server said
     silenced_by: tuple[str, ...]
     inhibited_by: tuple[str, ...]
     starts_at: str
     fingerprint: str
+    muted_by: tuple[str, ...] = ()  # active time intervals (mute_time_intervals), Alertmanager 0.25+
+
+    @property
+    def suppressed(self) -> bool:
+        """Let through only when the API says so twice: state ``suppressed`` and who suppresses it."""
+        return self.state == SUPPRESSED and bool(self.silenced_by or self.inhibited_by or self.muted_by)
+
+    @property
+    def state_doubt(self) -> str:
+        """Why an alert counts as firing although its state does not say ``active``, or ``""``."""
+        if self.state in FIRING_STATES:
+            return ""
+        if self.state == SUPPRESSED and not self.suppressed:
+            return "state 'suppressed' but no silence, inhibiting alert or time interval named; treated as firing"
+        shown = "null" if self.state is None else repr(self.state)
+        return f"state {shown} not understood; treated as firing"
 
     @property
     def name(self) -> str:
@@ -30,9 +52,10 @@ class Alert:
     def render(self, severity_label: str = "severity") -> str:
         others = ", ".join(f'{k}="{v}"' for k, v in sorted(self.labels.items())
                            if k not in ("alertname", severity_label))
-        text = f"{self.name} ({severity_label}={self.labels.get(severity_label, '?')}) since {self.starts_at}"
-        text += f" {{{others}}}" if others else ""
-        return text + (f": {self.summary}" if self.summary else "")
+        line = f"{self.name} ({severity_label}={self.labels.get(severity_label, '?')}) since {self.starts_at}"
+        line += f" {{{others}}}" if others else ""
+        line += f": {self.summary}" if self.summary else ""
+        return line + (f" [{self.state_doubt}]" if self.state_doubt and not self.suppressed else "")
 
 
 @dataclass(frozen=True)
@@ -55,33 +78,33 @@ class AlertSplit:
     silenced: tuple[Alert, ...]  # blocking severity but silenced (shown as evidence, never blocking)
     inhibited: tuple[Alert, ...]  # blocking severity but inhibited by another alert
     other: tuple[Alert, ...]  # every other active alert
+    muted: tuple[Alert, ...] = ()  # blocking severity but muted by an active time interval
 
 
-def _strings(value: Any) -> tuple[str, ...]:
-    return tuple(str(v) for v in value) if isinstance(value, list) else ()
-
-
-def parse_alerts(payload: Any) -> list[Alert]:
-    """``/api/v2/alerts`` answer (a JSON list) → alerts."""
-    if not isinstance(payload, list):
-        raise BadResponse(f"/api/v2/alerts: expected a list, got {str(payload)[:200]!r}")
+def parse_alerts(payload: Any, where: str = "/api/v2/alerts") -> list[Alert]:
+    """``/api/v2/alerts`` answer (a JSON list of ``gettableAlert``) → alerts."""
     alerts = []
-    for item in payload:
-        if not isinstance(item, dict) or not isinstance(item.get("labels"), dict):
-            raise BadResponse(f"/api/v2/alerts: malformed alert {str(item)[:200]!r}")
-        status = item.get("status")
-        if not isinstance(status, dict):
-            status = {}
+    for item in listing(payload, where, "the answer"):
+        item = mapping(item, where, "an alert")
+        labels = mapping(item.get("labels"), where, "labels of an alert")
+        status = mapping(item.get("status"), where, "status of an alert")
+        state = status.get("state")
         alerts.append(Alert(
-            labels={str(k): str(v) for k, v in item["labels"].items()},
-            annotations={str(k): str(v) for k, v in (item.get("annotations") or {}).items()},
-            state=str(status.get("state", "unprocessed")),
-            silenced_by=_strings(status.get("silencedBy")),
-            inhibited_by=_strings(status.get("inhibitedBy")),
+            labels=string_map(labels, where, "labels"),
+            annotations=string_map(item.get("annotations"), where, "annotations"),
+            state=state if isinstance(state, str) or state is None else shown_state(state),
+            silenced_by=strings(status.get("silencedBy"), where, "status.silencedBy"),
+            inhibited_by=strings(status.get("inhibitedBy"), where, "status.inhibitedBy"),
+            muted_by=strings(status.get("mutedBy"), where, "status.mutedBy"),
             starts_at=str(item.get("startsAt", "")),
             fingerprint=str(item.get("fingerprint", "")),
         ))
     return alerts
+
+
+def shown_state(state: Any) -> str:
+    """A state that is not even a string is kept as its JSON text, so it is judged (as firing) and shown."""
+    return json.dumps(state)[:40]
 
 
 def render_matcher(matcher: Mapping[str, Any]) -> str:
@@ -90,43 +113,41 @@ def render_matcher(matcher: Mapping[str, Any]) -> str:
     return f'{matcher.get("name")}{op}"{matcher.get("value")}"'
 
 
-def parse_silences(payload: Any) -> list[Silence]:
+def parse_silences(payload: Any, where: str = "/api/v2/silences") -> list[Silence]:
     """``/api/v2/silences`` answer → silences (every state; callers keep the active ones)."""
-    if not isinstance(payload, list):
-        raise BadResponse(f"/api/v2/silences: expected a list, got {str(payload)[:200]!r}")
-    try:
-        return [
-            Silence(
-                id=str(s["id"]),
-                state=str((s.get("status") or {}).get("state", "")),
-                matchers=tuple(render_matcher(m) for m in s.get("matchers") or ()),
-                created_by=str(s.get("createdBy", "")),
-                comment=str(s.get("comment", "")),
-                ends_at=str(s.get("endsAt", "")),
-            )
-            for s in payload
-        ]
-    except (TypeError, KeyError, AttributeError):
-        raise BadResponse(f"/api/v2/silences: unexpected answer {str(payload)[:200]!r}") from None
+    silences = []
+    for item in listing(payload, where, "the answer"):
+        item = mapping(item, where, "a silence")
+        listed = listing(item.get("matchers"), where, "matchers", optional=True)
+        matchers = [mapping(m, where, "a matcher") for m in listed]
+        silences.append(Silence(
+            id=text(item.get("id"), where, "id of a silence"),
+            state=str(mapping(item.get("status"), where, "status of a silence", optional=True).get("state", "")),
+            matchers=tuple(render_matcher(m) for m in matchers),
+            created_by=str(item.get("createdBy", "")),
+            comment=str(item.get("comment", "")),
+            ends_at=str(item.get("endsAt", "")),
+        ))
+    return silences
 
 
 def split_alerts(alerts: Sequence[Alert], *, severities: Sequence[str], severity_label: str = "severity",
                  ignore: Sequence[str] = ()) -> AlertSplit:
-    """Sort active alerts by whether they block a deployment.
-
-    An ``unprocessed`` alert has just arrived and Alertmanager has not matched it against silences yet: it counts
-    as firing, because the gate must not let a deployment slip through in that instant.
+    """Sort active alerts by whether they block a deployment. Fails closed: of the alerts of a blocking severity,
+    only one the API reports ``suppressed`` *and* names a silence, inhibiting alert or time interval for is let
+    through. ``unprocessed`` (just arrived, not yet matched against silences) blocks, and so does a state not
+    understood (``firing``, null) or a ``suppressed`` without anyone suppressing it.
     """
-    blocking, silenced, inhibited, other = [], [], [], []
+    blocking, silenced, inhibited, muted, other = [], [], [], [], []
     for alert in alerts:
         if alert.labels.get(severity_label) not in severities or alert.name in ignore:
             other.append(alert)
+        elif not alert.suppressed:
+            blocking.append(alert)
         elif alert.silenced_by:
             silenced.append(alert)
         elif alert.inhibited_by:
             inhibited.append(alert)
-        elif alert.state in ("active", "unprocessed"):
-            blocking.append(alert)
         else:
-            other.append(alert)
-    return AlertSplit(tuple(blocking), tuple(silenced), tuple(inhibited), tuple(other))
+            muted.append(alert)
+    return AlertSplit(tuple(blocking), tuple(silenced), tuple(inhibited), tuple(other), tuple(muted))

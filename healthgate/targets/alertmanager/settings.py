@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from healthgate.targets._httpjson import ApiSettings
+from healthgate.units import Duration
 
 
 class Settings(ApiSettings):
@@ -14,3 +15,8 @@ class Settings(ApiSettings):
     filter: tuple[str, ...] = Field(
         (), description='Alertmanager matchers scoping the alerts judged, e.g. env="prod" (API v2 filter)')
     ignore_alerts: tuple[str, ...] = Field((), description="alert names never blocking (e.g. Watchdog)")
+    resend_wait: Duration = Field(
+        120.0, description="after Alertmanager (re)starts, how long an empty alert list proves nothing: it keeps no "
+                           "alerts across restarts, and Prometheus re-sends firing ones only every "
+                           "--rules.alert.resend-delay (1m) at its next rule evaluation; 0s where nothing can have "
+                           "fired before its start (a stack started with the run)")

@@ -8,7 +8,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from healthgate.errors import Unreachable
+from healthgate.errors import CheckError
+from healthgate.targets._transport import fetch
 from healthgate.targets.base import Client as BaseClient
 from healthgate.targets.base import Timeouts
 from healthgate.targets.http.facts import Response, Sample, SampleSet
@@ -27,7 +28,7 @@ class Client(BaseClient):
     def _client(self) -> Any:
         with self._lock:
             if self._http is None:
-                from healthgate.targets.base import http_client
+                from healthgate.targets._transport import http_client
 
                 self._http = http_client(self.settings, self.timeouts, base_url=self.settings.url)
             return self._http
@@ -40,45 +41,13 @@ class Client(BaseClient):
     def request(self, method: str, path: str, *, json_body: Any = None, limit: int | None = None,
                 headers: dict[str, str] | None = None) -> Response:
         """One request, body read up to ``limit`` bytes; ``path`` is relative to the base URL, or absolute."""
-        import httpx
-
-        limit = limit or self.settings.max_body
         client = self._client()
         with self._lock:
             self.connect_attempts += 1
         where = self._where(path)
-        started = time.perf_counter()
-        deadline = started + self.timeouts.read
-        try:
-            with client.stream(method, path, json=json_body, headers=headers) as response:
-                chunks: list[bytes] = []
-                size = 0
-                truncated = False
-                # decoded bytes, so a compressed body is limited by what it expands to
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > limit:
-                        truncated = True
-                        break
-                    if time.perf_counter() > deadline:
-                        raise Unreachable(f"{where}: body still streaming after {self.timeouts.read:.1f}s "
-                                          "read timeout",
-                                          hint="the endpoint streams without end; check it is the right path")
-                body = b"".join(chunks)[:limit]
-                elapsed = time.perf_counter() - started
-                return Response(response.status_code, {k.lower(): v for k, v in response.headers.items()},
-                                body, elapsed, truncated, where)
-        except httpx.TimeoutException as exc:
-            raise Unreachable(f"{method} {where} timed out ({type(exc).__name__}, connect "
-                              f"{self.timeouts.connect:.1f}s / read {self.timeouts.read:.1f}s)",
-                              hint="is the service up and reachable from here?") from None
-        except httpx.TransportError as exc:
-            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
-                raise Unreachable(f"{method} {where}: TLS certificate not trusted: {exc}",
-                                  hint="set ca_file to the CA that signs it, or check it with a tls target") from None
-            raise Unreachable(f"{method} {where} failed: {type(exc).__name__}: {exc}",
-                              hint="is the service up, and the URL's host and port right?") from None
+        answer = fetch(client, method, path, shown=where, timeouts=self.timeouts, product="service",
+                       limit=limit or self.settings.max_body, json=json_body, headers=headers)
+        return Response(answer.status, answer.headers, answer.body, answer.elapsed, answer.truncated, where)
 
     def get(self, path: str, **kwargs: Any) -> Response:
         return self.request("GET", path, **kwargs)
@@ -87,31 +56,36 @@ class Client(BaseClient):
         """``spec.samples`` requests, ``spec.concurrency`` at a time; taken once per client so the latency and
         error-rate checks judge the same requests (a retry gets a fresh client, hence fresh samples).
 
-        A request without answer is one failed sample; only when every request fails is the target unreachable.
+        A request without a usable answer (timeout, refused, reset, undecodable) is one failed sample, and no
+        further request is started after it: a dead or garbling target would otherwise cost one timeout per
+        sample. When no request got an answer, that first failure is raised.
         """
         path = spec.path or default_path
         key = json.dumps([spec.method, path, spec.body, spec.samples, spec.concurrency], sort_keys=True,
                          default=str)
         if key in self._sampled:
             return self._sampled[key]
+        failures: list[CheckError] = []
 
-        def one(_: int) -> Sample:
+        def one(_: int) -> Sample | None:
+            if failures:
+                return None
             started = time.perf_counter()
             try:
                 response = self.request(spec.method, path, json_body=spec.body)
-            except Unreachable as exc:
-                return Sample(None, time.perf_counter() - started, str(exc))
+            except CheckError as exc:
+                failures.append(exc)
+                return Sample(None, time.perf_counter() - started, exc.what)  # the hint is given once, by the check
             return Sample(response.status, response.elapsed)
 
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=min(spec.concurrency, spec.samples),
                                 thread_name_prefix="healthgate-sample") as pool:
-            samples = tuple(pool.map(one, range(spec.samples)))
+            samples = tuple(s for s in pool.map(one, range(spec.samples)) if s is not None)
         wall = time.perf_counter() - started
         if all(s.status is None for s in samples):
-            raise Unreachable(f"all {len(samples)} sampled requests to {self._where(path)} failed; first: "
-                              f"{samples[0].error}", hint="is the service up and reachable from here?")
-        result = SampleSet(spec.method, self._where(path), samples, spec.concurrency, wall)
+            raise failures[0]
+        result = SampleSet(spec.method, self._where(path), samples, spec.concurrency, wall, planned=spec.samples)
         self._sampled[key] = result
         return result
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
@@ -26,18 +25,17 @@ class Response:
         return self.body.decode("utf-8", errors="replace")
 
     def excerpt(self, size: int = 120) -> str:
-        return self.text()[:size].replace("\n", " ")
+        return self.text()[:size].replace("\n", " ").strip()
 
     def json(self) -> Any:
+        from healthgate.targets._transport import decode_json
+
         if self.truncated:
             raise BadResponse(f"{self.url} answered more than the {len(self.body)}-byte limit; cannot parse JSON",
                               hint="raise max_body for this target if the endpoint is legitimately large")
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            ctype = self.headers.get("content-type", "?")
-            raise BadResponse(f"{self.url} answered HTTP {self.status} with non-JSON ({ctype}): {self.excerpt()!r}",
-                              hint="is this the service's health endpoint, or a proxy/error page?") from None
+        return decode_json(self.body, what=f"{self.url} answered HTTP {self.status}",
+                           content_type=self.headers.get("content-type", "?"),
+                           hint="is this the service's health endpoint, or a proxy/error page?")
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,11 @@ class SampleSet:
     samples: tuple[Sample, ...]
     concurrency: int
     wall_time: float
+    planned: int = 0  # requests meant to be sent; more than len(samples) when sampling stopped at a failure
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.planned > len(self.samples)
 
     @property
     def latencies(self) -> list[float]:
@@ -100,6 +103,16 @@ def dig(payload: Any, dotted: str) -> tuple[bool, Any]:
             return False, None
         value = value[part]
     return True, value
+
+
+def dashboards_failing_components(payload: Any) -> list[str]:
+    """``id state: message`` of each component of an OpenSearch Dashboards ``/api/status`` answer (legacy format,
+    the default of 1.x and 2.x) that is not green."""
+    found, statuses = dig(payload, "status.statuses")
+    if not found or not isinstance(statuses, list):
+        return []
+    return [f"{item.get('id', '?')} {item.get('state', '?')}: {item.get('message', '')}".rstrip(": ")
+            for item in statuses if isinstance(item, dict) and item.get("state") != "green"]
 
 
 _EXPOSITION = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)(?:\s+-?\d+)?$")

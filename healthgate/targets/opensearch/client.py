@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import time
 from typing import Any
 from urllib.parse import quote
 
-from healthgate.errors import AuthFailed, BadResponse, PermissionMissing, Unreachable
+from healthgate.errors import AuthFailed, BadResponse, PermissionMissing
 from healthgate.targets.base import Client as BaseClient
 from healthgate.targets.base import Timeouts
 from healthgate.targets.opensearch.facts import (
@@ -21,7 +19,13 @@ from healthgate.targets.opensearch.facts import (
     Snapshot,
     disk_settings,
     error_of,
+    index_names,
     node_disks,
+    parse_count,
+    parse_health,
+    parse_hits,
+    parse_shards,
+    parse_snapshots,
 )
 from healthgate.targets.opensearch.settings import Settings
 
@@ -48,7 +52,7 @@ class Client(BaseClient):
     def _client(self) -> Any:
         if self._http is None:
             from healthgate.redact import register_secret
-            from healthgate.targets.base import http_client
+            from healthgate.targets._transport import http_client
 
             credentials = self.settings.credentials()
             if credentials is not None:
@@ -65,40 +69,20 @@ class Client(BaseClient):
     def _request(self, method: str, path: str, *, params: dict[str, str] | None = None,
                  body: dict[str, Any] | None = None) -> Any:
         """JSON answer of one request; a 404 becomes ``NotFound`` for the caller to judge."""
-        import httpx
+        from healthgate.targets._transport import decode_json, fetch
 
         client = self._client()
-        where = f"{method} {self.settings.address()}{path}"
+        where = self._where(method, path)
         self.connect_attempts += 1
-        deadline = time.monotonic() + self.timeouts.read
-        try:
-            with client.stream(method, path, params=params, json=body) as response:
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > MAX_BODY:
-                        raise BadResponse(f"{where} answered more than {MAX_BODY} bytes",
-                                          hint="the cluster holds more shards or snapshots than this check reads")
-                    if time.monotonic() > deadline:
-                        raise Unreachable(f"{where}: answer still streaming after the {self.timeouts.read:g}s "
-                                          "read timeout", hint="is the cluster overloaded?")
-                status = response.status_code
-        except httpx.TimeoutException as exc:
-            raise Unreachable(f"{where} timed out ({type(exc).__name__}, connect {self.timeouts.connect:g}s / "
-                              f"read {self.timeouts.read:g}s)",
-                              hint="is the node up, not paused or in a long GC, and reachable from here?") from None
-        except httpx.TransportError as exc:
-            raise Unreachable(f"{where} failed: {type(exc).__name__}: {exc}",
-                              hint="is the node up, and the URL's host and port right?") from None
-        raw = b"".join(chunks)
-        try:
-            payload = json.loads(raw) if raw else {}
-        except ValueError:
-            excerpt = raw[:120].decode("utf-8", errors="replace").replace("\n", " ")
-            raise BadResponse(f"{where} answered HTTP {status} with non-JSON: {excerpt!r}",
-                              hint="is this the OpenSearch REST port, not a proxy or Dashboards?") from None
+        answer = fetch(client, method, path, shown=f"{self.settings.address()}{path}", timeouts=self.timeouts,
+                       product="OpenSearch node", limit=MAX_BODY, params=params, json=body)
+        if answer.truncated:
+            raise BadResponse(f"{where} answered more than {MAX_BODY} bytes",
+                              hint="the cluster holds more shards or snapshots than this check reads")
+        status = answer.status
+        payload = {} if not answer.body else decode_json(
+            answer.body, what=f"{where} answered HTTP {status}", content_type=answer.headers.get("content-type", ""),
+            hint="is this the OpenSearch REST port, not a proxy or Dashboards?")
         if status < 300:
             return payload
         kind, reason = error_of(payload)
@@ -122,39 +106,31 @@ class Client(BaseClient):
 
     # -- observations
 
+    def _where(self, method: str, path: str) -> str:
+        return f"{method} {self.settings.address()}{path}"
+
     def health(self) -> Health:
-        data = self._get("/_cluster/health")
-        try:
-            return Health(str(data["status"]), int(data["number_of_nodes"]), int(data["active_shards"]),
-                          int(data["unassigned_shards"]), int(data.get("initializing_shards", 0)),
-                          int(data.get("relocating_shards", 0)), data)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BadResponse(f"_cluster/health on {self.settings.address()} lacks {exc}: {str(data)[:200]}",
-                              hint="is this an OpenSearch cluster?") from None
+        return parse_health(self._get("/_cluster/health"), self._where("GET", "/_cluster/health"))
 
     def indices_with_health(self, health: str, limit: int = 10) -> list[str]:
         """Names of indices whose health is ``health`` (red/yellow), at most ``limit``."""
         rows = self._get("/_cat/indices", health=health, h="index", format="json", s="index")
-        return [str(row.get("index")) for row in rows[:limit]] if isinstance(rows, list) else []
+        return index_names(rows, self._where("GET", "/_cat/indices"))[:limit]
 
     def unassigned_shards(self) -> list[Shard]:
         rows = self._get("/_cat/shards", format="json", h="index,shard,prirep,state,unassigned.reason")
-        if not isinstance(rows, list):
-            raise BadResponse(f"_cat/shards on {self.settings.address()} answered {str(rows)[:120]}")
-        return [Shard(str(r.get("index")), str(r.get("shard")), r.get("prirep") == "p", str(r.get("state")),
-                      str(r.get("unassigned.reason") or ""))
-                for r in rows if r.get("state") == "UNASSIGNED"]
+        return [s for s in parse_shards(rows, self._where("GET", "/_cat/shards")) if s.state == "UNASSIGNED"]
 
     def disk_settings(self) -> DiskSettings:
         data = self._get("/_cluster/settings", include_defaults="true", flat_settings="true")
         try:
-            return disk_settings(data)
+            return disk_settings(data, self._where("GET", "/_cluster/settings"))
         except ValueError as exc:
             raise BadResponse(f"_cluster/settings on {self.settings.address()}: {exc}") from None
 
     def node_disks(self) -> list[NodeDisk]:
         data = self._get("/_nodes/stats/fs", filter_path="nodes.*.name,nodes.*.fs.total")
-        nodes = node_disks(data)
+        nodes = node_disks(data, self._where("GET", "/_nodes/stats/fs"))
         if not nodes:
             raise BadResponse(f"_nodes/stats/fs on {self.settings.address()} reported no node file system",
                               hint="does the monitoring role see node stats (cluster_monitor)?")
@@ -162,12 +138,10 @@ class Client(BaseClient):
 
     def count(self, index: str, body: dict[str, Any]) -> Count:
         """Documents matching ``body`` in ``index``; raises NotFound when no index matches the pattern."""
-        data = self._request("POST", f"/{quote(index, safe='*,')}/_count",
-                             params={"allow_no_indices": "false", "ignore_unavailable": "false"}, body=body)
-        try:
-            return Count(index, body, int(data["count"]), int((data.get("_shards") or {}).get("failed", 0)))
-        except (KeyError, TypeError, ValueError):
-            raise BadResponse(f"_count on {index} answered {str(data)[:200]}") from None
+        path = f"/{quote(index, safe='*,')}/_count"
+        data = self._request("POST", path, params={"allow_no_indices": "false", "ignore_unavailable": "false"},
+                             body=body)
+        return parse_count(data, index, body, self._where("POST", path))
 
     def documents(self, pattern: str) -> int:
         """Every document of the indices matching ``pattern``; 0 when none matches, so an index a deploy deleted
@@ -185,14 +159,9 @@ class Client(BaseClient):
         full = {**body, "size": size, "track_total_hits": True}
         if sort_field:
             full["sort"] = [{sort_field: {"order": "desc", "unmapped_type": "date"}}]
-        data = self._request("POST", f"/{quote(index, safe='*,')}/_search",
-                             params={"allow_no_indices": "false"}, body=full)
-        try:
-            hits = data["hits"]
-            total = hits["total"]["value"] if isinstance(hits["total"], dict) else hits["total"]
-            return Hits(index, full, int(total), tuple(hits.get("hits") or ()))
-        except (KeyError, TypeError, ValueError):
-            raise BadResponse(f"_search on {index} answered {str(data)[:200]}") from None
+        path = f"/{quote(index, safe='*,')}/_search"
+        data = self._request("POST", path, params={"allow_no_indices": "false"}, body=full)
+        return parse_hits(data, index, full, self._where("POST", path))
 
     def newest_timestamp(self, index: str, timestamp_field: str) -> str | None:
         """The newest value of ``timestamp_field`` in ``index``, whatever its age."""
@@ -205,14 +174,6 @@ class Client(BaseClient):
 
     def snapshots(self, repository: str) -> list[Snapshot]:
         """Every snapshot of ``repository``; raises NotFound when the repository is not registered."""
-        data = self._get(f"/_snapshot/{quote(repository, safe='')}/_all",
-                         filter_path="snapshots.snapshot,snapshots.state,snapshots.end_time_in_millis")
-        rows = (data.get("snapshots") or []) if isinstance(data, dict) else []
-        return [Snapshot(str(r.get("snapshot")), str(r.get("state")),
-                         int(r["end_time_in_millis"]) if r.get("end_time_in_millis") else None) for r in rows]
-
-
-
-
-
-
+        path = f"/_snapshot/{quote(repository, safe='')}/_all"
+        data = self._get(path, filter_path="snapshots.snapshot,snapshots.state,snapshots.end_time_in_millis")
+        return parse_snapshots(data, self._where("GET", path))

@@ -8,12 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthgate.errors import BadResponse
+from healthgate.targets._shape import listing, mapping, text, whole, wrong_shape
 
 SAMPLE_DOC_CHARS = 1500
-
-
-
-
 
 
 @dataclass(frozen=True)
@@ -129,39 +126,116 @@ def parse_watermark(setting: str, raw: str) -> Watermark:
     return Watermark(setting, str(raw), free_bytes=int(float(match.group(1)) * _BYTE_UNITS[match.group(2)]))
 
 
-def effective_setting(settings: dict[str, Any], key: str) -> Any:
+def effective_setting(settings: dict[str, Any], key: str, where: str = "_cluster/settings") -> Any:
     """The value a flat ``_cluster/settings?include_defaults`` answer gives ``key``: transient wins over
     persistent, which wins over the node's default."""
     for scope in ("transient", "persistent", "defaults"):
-        values = settings.get(scope) or {}
-        if key in values and values[key] is not None:
-            return values[key]
+        values = mapping(settings.get(scope), where, scope, optional=True)
+        value = values.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str | int | float | bool):
+            raise wrong_shape(where, f"{scope}.{key}", "a flat setting value", value)
+        return value
     return None
 
 
 DISK_PREFIX = "cluster.routing.allocation.disk."
 
 
-def disk_settings(settings: dict[str, Any]) -> DiskSettings:
+def disk_settings(settings: Any, where: str = "_cluster/settings") -> DiskSettings:
+    """Watermarks of a ``_cluster/settings?include_defaults&flat_settings`` answer. A watermark OpenSearch would
+    not accept raises ValueError; an answer of another shape, BadResponse."""
+    settings = mapping(settings, where, "the answer")
+
+    def value(key: str) -> Any:
+        return effective_setting(settings, DISK_PREFIX + key, where)
+
     marks = {}
     for level, fallback in (("low", "85%"), ("high", "90%"), ("flood_stage", "95%")):
-        key = f"{DISK_PREFIX}watermark.{level}"
-        marks[level] = parse_watermark(key, str(effective_setting(settings, key) or fallback))
-    enabled = str(effective_setting(settings, f"{DISK_PREFIX}threshold_enabled") or "true").lower() == "true"
-    single = effective_setting(settings, f"{DISK_PREFIX}watermark.enable_for_single_data_node")
+        marks[level] = parse_watermark(f"{DISK_PREFIX}watermark.{level}", str(value(f"watermark.{level}") or fallback))
+    enabled = str(value("threshold_enabled") or "true").lower() == "true"
+    single = value("watermark.enable_for_single_data_node")
     return DiskSettings(marks["low"], marks["high"], marks["flood_stage"], enabled,
                         None if single is None else str(single).lower() == "true")
 
 
-def node_disks(stats: dict[str, Any]) -> list[NodeDisk]:
+def node_disks(stats: Any, where: str = "_nodes/stats/fs") -> list[NodeDisk]:
+    """File system totals of every node that reports one (``filter_path`` leaves out nodes without)."""
     nodes = []
-    for node_id, node in sorted((stats.get("nodes") or {}).items()):
-        total = ((node.get("fs") or {}).get("total") or {})
+    listed = mapping(mapping(stats, where, "the answer").get("nodes"), where, "nodes", optional=True)
+    for node_id, node in sorted(listed.items()):
+        node = mapping(node, where, f"nodes.{node_id}")
+        fs = mapping(node.get("fs"), where, f"nodes.{node_id}.fs", optional=True)
+        total = mapping(fs.get("total"), where, f"nodes.{node_id}.fs.total", optional=True)
         if "total_in_bytes" not in total:
             continue
-        nodes.append(NodeDisk(str(node.get("name", node_id)), int(total["total_in_bytes"]),
-                              int(total.get("available_in_bytes", total.get("free_in_bytes", 0)))))
+        available = total.get("available_in_bytes", total.get("free_in_bytes", 0))
+        nodes.append(NodeDisk(str(node.get("name", node_id)),
+                              whole(total["total_in_bytes"], where, f"nodes.{node_id}.fs.total.total_in_bytes"),
+                              whole(available, where, f"nodes.{node_id}.fs.total.available_in_bytes")))
     return nodes
+
+
+def parse_health(data: Any, where: str = "_cluster/health") -> Health:
+    data = mapping(data, where, "the answer")
+
+    def count(key: str, default: Any = None) -> int:
+        return whole(data.get(key, default), where, key)
+
+    return Health(text(data.get("status"), where, "status"), count("number_of_nodes"), count("active_shards"),
+                  count("unassigned_shards"), count("initializing_shards", 0), count("relocating_shards", 0), data)
+
+
+def _rows(data: Any, where: str) -> list[dict[str, Any]]:
+    """A ``_cat`` answer in ``format=json``: a list of objects whose values are all strings."""
+    return [mapping(row, where, f"row {n}") for n, row in enumerate(listing(data, where, "the answer"))]
+
+
+def index_names(data: Any, where: str = "_cat/indices") -> list[str]:
+    return [text(row.get("index"), where, "index") for row in _rows(data, where)]
+
+
+def parse_shards(data: Any, where: str = "_cat/shards") -> list[Shard]:
+    """Every shard row; ``unassigned.reason`` is null for assigned shards."""
+    shards = []
+    for row in _rows(data, where):
+        shards.append(Shard(text(row.get("index"), where, "index"), str(row.get("shard")),
+                            row.get("prirep") == "p", text(row.get("state"), where, "state"),
+                            str(row.get("unassigned.reason") or "")))
+    return shards
+
+
+def parse_count(data: Any, index: str, body: dict[str, Any], where: str = "_count") -> Count:
+    data = mapping(data, where, "the answer")
+    shards = mapping(data.get("_shards"), where, "_shards", optional=True)
+    return Count(index, body, whole(data.get("count"), where, "count"), whole(shards.get("failed", 0), where,
+                                                                             "_shards.failed"))
+
+
+def parse_hits(data: Any, index: str, body: dict[str, Any], where: str = "_search") -> Hits:
+    """Hits of a search with ``track_total_hits``: ``hits.total`` is ``{"value": n}`` (or a bare number on the
+    oldest versions); every hit's ``_source`` is an object when present."""
+    hits = mapping(mapping(data, where, "the answer").get("hits"), where, "hits")
+    total = hits.get("total")
+    total = whole(total.get("value") if isinstance(total, dict) else total, where, "hits.total")
+    docs = [mapping(hit, where, "a hit") for hit in listing(hits.get("hits"), where, "hits.hits", optional=True)]
+    for doc in docs:
+        mapping(doc.get("_source"), where, "_source of a hit", optional=True)
+    return Hits(index, body, total, tuple(docs))
+
+
+def parse_snapshots(data: Any, where: str = "_snapshot") -> list[Snapshot]:
+    """``snapshots`` of a ``_snapshot/<repo>/_all`` answer; absent when there are none (``filter_path`` drops
+    empty lists)."""
+    snapshots = []
+    for row in listing(mapping(data, where, "the answer").get("snapshots"), where, "snapshots", optional=True):
+        row = mapping(row, where, "a snapshot")
+        end = row.get("end_time_in_millis")
+        snapshots.append(Snapshot(text(row.get("snapshot"), where, "snapshot"), text(row.get("state"), where,
+                                                                                     "state"),
+                                  None if end is None else whole(end, where, "end_time_in_millis")))
+    return snapshots
 
 
 def window_query(timestamp_field: str, window_s: float, *extra: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from healthgate.errors import AuthFailed, BadResponse, CheckError, PermissionMissing, Unreachable
+from healthgate.errors import AuthFailed, BadResponse, CheckError, PermissionMissing, PoolExhausted, Unreachable
 from healthgate.targets.base import Client as BaseClient
 from healthgate.targets.base import Timeouts
 from healthgate.targets.postgres.facts import (
@@ -44,7 +44,10 @@ _LOCK_FRACTION = 0.5
 _WATCHDOG_GRACE_S = 2.0
 _AUTH_FAILED = re.compile(r"password authentication failed|no pg_hba\.conf entry|authentication failed|"
                           r"role \"[^\"]*\" does not exist|password is required|no password supplied")
-_NO_SLOTS = re.compile(r"too many clients already|remaining connection slots are reserved")
+# "sorry, too many clients already" once every slot is taken; "remaining connection slots are reserved for
+# non-replication superuser connections" (PostgreSQL <= 15), "... for roles with the SUPERUSER attribute" or "... with
+# privileges of the "pg_use_reserved_connections" role" (16+) once only reserved slots are left.
+_NO_SLOTS = re.compile(r"(sorry, )?too many clients already|remaining connection slots are reserved")
 _SLOW = "the server is overloaded, or raise this target's read timeout"
 _NO_CONNECT = re.compile(r"permission denied for database \"(?P<db>[^\"]+)\"")
 
@@ -108,10 +111,12 @@ class Client(BaseClient):
         if match := _NO_CONNECT.search(text):
             return PermissionMissing(f"{self.user} may not connect to {self.where}: {text}",
                                      hint=f"GRANT CONNECT ON DATABASE {match['db']} TO {self.user}")
-        if _NO_SLOTS.search(text):
-            return Unreachable(f"{self.where} refused a new connection: {text}",
-                               hint="every connection slot is taken: the pool is exhausted (see the connections "
-                                    "runbook); an administrator can still connect in a reserved slot")
+        if match := _NO_SLOTS.search(text):
+            return PoolExhausted(f"{self.where} refused the login of {self.user}: {text}",
+                                 hint="every connection slot open to this role is taken: the pool is exhausted (see "
+                                      "the connections runbook); an administrator can still connect in a reserved "
+                                      "slot",
+                                 refusal=text[match.start():])
         if _AUTH_FAILED.search(text):
             return AuthFailed(f"{self.where} refused the login of {self.user}: {text}",
                               hint="check the DSN's user and password, and pg_hba.conf for this client address")
@@ -222,10 +227,13 @@ class Client(BaseClient):
     def connections(self) -> Connections:
         rows = self._rows("SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity "
                           "WHERE backend_type = 'client backend' GROUP BY 1 ORDER BY 1")
+        # reserved_connections (for pg_use_reserved_connections) exists from PostgreSQL 16: NULL before.
         limits = self._one("SELECT current_setting('max_connections')::int, "
-                           "current_setting('superuser_reserved_connections')::int")
+                           "current_setting('superuser_reserved_connections')::int, "
+                           "coalesce(current_setting('reserved_connections', true), '0')::int")
         by_state = {str(state): int(count) for state, count in rows}
-        return Connections(sum(by_state.values()), int(limits[0]), int(limits[1]), by_state)
+        return Connections(sum(by_state.values()), int(limits[0]), int(limits[1]), by_state,
+                           reserved=int(limits[2]))
 
     def _sessions(self, where: str, params: Sequence[Any], age: str) -> list[Session]:
         rows = self._rows(

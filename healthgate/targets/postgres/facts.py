@@ -42,14 +42,37 @@ class Server:
 
 @dataclass(frozen=True)
 class Connections:
-    used: int  # client backends, every state, every database
+    """Client sessions against the slots they compete for.
+
+    Ordinary roles (the application, and the least-privilege monitoring login) cannot use the last
+    superuser_reserved_connections slots, nor from PostgreSQL 16 the reserved_connections ones kept for
+    pg_use_reserved_connections: for them the pool is full at ``ordinary_slots``, not at max_connections.
+    """
+
+    used: int  # client backends, every state, every database (superusers' sessions in reserved slots included)
     max_connections: int
     superuser_reserved: int
     by_state: dict[str, int]
+    reserved: int = 0  # reserved_connections (PostgreSQL 16+), for roles with pg_use_reserved_connections
+
+    @property
+    def ordinary_slots(self) -> int:
+        return max(0, self.max_connections - self.superuser_reserved - self.reserved)
 
     @property
     def used_pct(self) -> float:
-        return 100.0 * self.used / self.max_connections
+        """Share of the ordinary slots in use; above 100 % when superusers also hold reserved slots."""
+        if self.ordinary_slots == 0:
+            return 100.0
+        return 100.0 * self.used / self.ordinary_slots
+
+    def describe_slots(self) -> str:
+        """``the 17 slots ordinary roles can use (max_connections 20 − 3 superuser_reserved_connections)``."""
+        parts = [f"max_connections {self.max_connections}",
+                 f"{self.superuser_reserved} superuser_reserved_connections"]
+        if self.reserved:
+            parts.append(f"{self.reserved} reserved_connections")
+        return f"the {self.ordinary_slots} slots ordinary roles can use ({' − '.join(parts)})"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ class Migrations(Model):
 
 class PostgresThresholds(Model):
     connections_used_pct: float = Field(90.0, gt=0, le=100,
-                                        description="client sessions below this % of max_connections "
+                                        description="client sessions below this % of the slots ordinary roles "
+                                                    "can use: max_connections minus the reserved ones "
                                                     "(seeds: active connections < 90 % pool)")
     idle_in_transaction: Duration = Field(600.0, description="a session idle in a transaction longer than this "
                                                              "counts (seeds: terminated after 10 minutes)")

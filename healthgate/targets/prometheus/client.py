@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from healthgate.errors import CheckError
+import re
+from datetime import datetime
+from typing import NamedTuple
+
+from healthgate.errors import BadResponse, CheckError
 from healthgate.targets._httpjson import ApiClient, ApiRejected, Probe
 from healthgate.targets.prometheus.facts import QueryResult, Rule, ScrapeTarget, parse_query, parse_rules, parse_targets
+
+
+class RuntimeInfo(NamedTuple):
+    started_at: float  # Unix time
+    reload_config_success: bool
+    last_config_time: str
 
 
 class Client(ApiClient):
@@ -15,12 +25,25 @@ class Client(ApiClient):
     def ready(self) -> Probe:
         return self.probe("/-/ready")
 
+    def runtime_info(self) -> RuntimeInfo:
+        """GET /api/v1/status/runtimeinfo: when the server started, and how the last configuration load went."""
+        payload = self.get_json("/api/v1/status/runtimeinfo")
+        data = payload.get("data") if isinstance(payload, dict) else None
+        try:
+            assert isinstance(data, dict) and isinstance(data["reloadConfigSuccess"], bool)
+            started = datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", str(data["startTime"]))
+                                             .replace("Z", "+00:00")).timestamp()
+        except (AssertionError, KeyError, ValueError):
+            raise BadResponse(f"/api/v1/status/runtimeinfo: not a runtime information answer: {str(payload)[:200]!r}",
+                              hint="Prometheus has this API since 2.14: is this a Prometheus server?") from None
+        return RuntimeInfo(started, data["reloadConfigSuccess"], str(data.get("lastConfigTime", "")))
+
     def targets(self) -> list[ScrapeTarget]:
         # state=active: the dropped targets of a large service discovery can run to megabytes.
-        return parse_targets(self.get_json("/api/v1/targets", {"state": "active"}))
+        return parse_targets(self.get_json("/api/v1/targets", {"state": "active"}), self.where("/api/v1/targets"))
 
     def rules(self) -> list[Rule]:
-        return parse_rules(self.get_json("/api/v1/rules"))
+        return parse_rules(self.get_json("/api/v1/rules"), self.where("/api/v1/rules"))
 
     def query(self, expr: str) -> QueryResult:
         """Instant query. A query Prometheus rejects (syntax, timeout) raises ``CheckError`` naming it."""
@@ -34,4 +57,4 @@ class Client(ApiClient):
                 raise
             raise CheckError(f"Prometheus refused the query (HTTP {exc.status}): {exc.detail}",
                              hint="fix the query in the profile (try it in the Prometheus UI)") from None
-        return parse_query(payload, query=expr)
+        return parse_query(payload, query=expr, server=self.settings.address())

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from healthgate.errors import BadResponse
+from healthgate.targets._shape import listing, mapping, shown, string_map, text, wrong_shape
 from healthgate.targets.prometheus.settings import Expectation
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -102,37 +103,48 @@ def format_labels(labels: Mapping[str, str]) -> str:
     return f"{name}{{{rest}}}" if rest or not name else name
 
 
+def api_data(payload: Any, where: str) -> dict[str, Any]:
+    """``data`` of a Prometheus API answer whose ``status`` is ``success``. An error status is refused even on
+    HTTP 200, which a proxy or a compatible server (Thanos, Mimir) may send."""
+    if not isinstance(payload, dict):
+        raise wrong_shape(where, "the answer", "a Prometheus API response", payload)
+    if payload.get("status") == "error":
+        raise BadResponse(f"{where}: {payload.get('errorType', 'error')}: {str(payload.get('error', ''))[:200]}")
+    if payload.get("status") != "success":
+        raise wrong_shape(where, "status", "'success' or 'error'", payload.get("status"))
+    return mapping(payload.get("data"), where, "data")
+
+
 def _value(raw: Any, where: str) -> float:
     """Prometheus sends sample values as strings, including ``NaN``, ``+Inf`` and ``-Inf``."""
-    try:
-        return float(raw[1])
-    except (TypeError, ValueError, IndexError, KeyError):
-        raise BadResponse(f"{where}: sample {str(raw)[:80]!r} is not [timestamp, \"value\"]") from None
+    if isinstance(raw, list) and len(raw) == 2 and isinstance(raw[1], str | int | float) \
+            and not isinstance(raw[1], bool):
+        try:
+            return float(raw[1])
+        except ValueError:
+            pass
+    raise BadResponse(f"{where}: sample {shown(raw)[:80]} is not [timestamp, \"value\"]")
 
 
-def parse_query(payload: Any, *, query: str = "") -> QueryResult:
+def parse_query(payload: Any, *, query: str = "", server: str = "") -> QueryResult:
     """``/api/v1/query`` answer → result type and samples. Matrix and string results keep no samples."""
-    where = f"query {query!r}" if query else "query"
-    if isinstance(payload, dict) and payload.get("status") == "error":
-        raise BadResponse(f"{where}: {payload.get('errorType', 'error')}: {payload.get('error', payload)}")
-    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
-        raise BadResponse(f"{where}: answer is not a Prometheus API response: {str(payload)[:200]!r}")
-    data = payload["data"]
+    where = (f"query {query!r}" if query else "query") + (f" on {server}" if server else "")
+    data = api_data(payload, where)
     result_type, result = data.get("resultType"), data.get("result")
     if result_type == "vector":
         if not isinstance(result, list):
-            raise BadResponse(f"{where}: vector result is not a list: {str(result)[:200]!r}")
+            raise BadResponse(f"{where}: vector result is not a list: {shown(result)}")
         samples = []
         for series in result:
-            if not isinstance(series, dict) or not isinstance(series.get("metric", {}), dict):
-                raise BadResponse(f"{where}: malformed series {str(series)[:200]!r}")
-            samples.append(Sample(dict(series.get("metric", {})), _value(series.get("value"), where)))
+            series = mapping(series, where, "a series")
+            labels = string_map(series.get("metric"), where, "metric of a series")
+            samples.append(Sample(labels, _value(series.get("value"), where)))
         return QueryResult("vector", tuple(samples))
     if result_type == "scalar":
         return QueryResult("scalar", (Sample({}, _value(result, where)),))
     if result_type in ("matrix", "string"):
         return QueryResult(result_type, ())
-    raise BadResponse(f"{where}: unknown result type {result_type!r}")
+    raise BadResponse(f"{where}: unknown result type {str(result_type)[:40]!r}")
 
 
 def holds(value: float, op: str, threshold: float) -> bool:
@@ -164,42 +176,39 @@ def judge(expectation: Expectation, result: QueryResult) -> Judgement:
     return Judgement(expectation, "passed", _observed(result.samples))
 
 
-def parse_targets(payload: Any) -> list[ScrapeTarget]:
+def parse_targets(payload: Any, where: str = "/api/v1/targets") -> list[ScrapeTarget]:
     """``/api/v1/targets`` answer → its active targets."""
-    try:
-        active = payload["data"]["activeTargets"]
-        return [
-            ScrapeTarget(
-                job=str(t.get("labels", {}).get("job") or t.get("scrapePool", "")),
-                instance=str(t.get("labels", {}).get("instance") or t.get("scrapeUrl", "")),
-                health=str(t.get("health", "unknown")),
-                last_error=str(t.get("lastError") or ""),
-                scrape_url=str(t.get("scrapeUrl", "")),
-                last_scrape=str(t.get("lastScrape", "")),
-            )
-            for t in active
-        ]
-    except (TypeError, KeyError, AttributeError):
-        raise BadResponse(f"/api/v1/targets: unexpected answer {str(payload)[:200]!r}") from None
+    targets = []
+    for t in listing(api_data(payload, where).get("activeTargets"), where, "data.activeTargets"):
+        t = mapping(t, where, "an active target")
+        labels = string_map(t.get("labels"), where, "labels of a target")
+        targets.append(ScrapeTarget(
+            job=labels.get("job") or str(t.get("scrapePool", "")),
+            instance=labels.get("instance") or str(t.get("scrapeUrl", "")),
+            health=text(t.get("health", "unknown"), where, "health of a target"),
+            last_error=str(t.get("lastError") or ""),
+            scrape_url=str(t.get("scrapeUrl", "")),
+            last_scrape=str(t.get("lastScrape", "")),
+        ))
+    return targets
 
 
-def parse_rules(payload: Any) -> list[Rule]:
+def parse_rules(payload: Any, where: str = "/api/v1/rules") -> list[Rule]:
     """``/api/v1/rules`` answer → every rule of every group (alerting and recording)."""
-    try:
-        return [
-            Rule(
-                name=str(r.get("name", "")),
+    rules = []
+    for g in listing(api_data(payload, where).get("groups"), where, "data.groups"):
+        g = mapping(g, where, "a rule group")
+        for r in listing(g.get("rules"), where, "rules of a group"):
+            r = mapping(r, where, "a rule")
+            rules.append(Rule(
+                name=text(r.get("name"), where, "name of a rule"),
                 group=str(g.get("name", "")),
                 file=str(g.get("file", "")),
                 health=str(r.get("health", "unknown")),
                 last_error=str(r.get("lastError") or ""),
                 state=str(r.get("state", "")),
-            )
-            for g in payload["data"]["groups"]
-            for r in g["rules"]
-        ]
-    except (TypeError, KeyError, AttributeError):
-        raise BadResponse(f"/api/v1/rules: unexpected answer {str(payload)[:200]!r}") from None
+            ))
+    return rules
 
 
 def promql_duration(seconds: float) -> str:
