@@ -1,8 +1,9 @@
 """``python -m bench``: how fast the gate answers, and how it scales. See bench/README.md.
 
-    python -m bench                  # full run (~4 min): demo stack in Docker, fleets up to 1,000 targets
-    python -m bench --smoke          # tiny sizes on native servers (< 60 s), what CI runs
-    python -m bench --only gate,blackhole --out results.json
+    python -m bench                  # full run (~45 min): demo stack in Docker, fleets up to 1,000 targets,
+                                     # far (50 ms) and black-holed targets, start-up, CPU per request
+    python -m bench --smoke          # tiny sizes on native servers, what CI runs
+    python -m bench --only wan,blackhole --goss=/usr/local/bin/goss --out results.json
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import scenarios
+from bench import requestcost, scenarios, startup, wan
 
-SCENARIOS = ("gate", "fleet", "blackhole", "collection")
+RUNNERS = {"startup": startup.startup, "requestcost": requestcost.scenario, "gate": scenarios.gate_latency,
+           "fleet": scenarios.fleet, "wan": wan.wan, "blackhole": wan.blackhole, "collection": scenarios.collection}
+SCENARIOS = tuple(RUNNERS)
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
@@ -64,17 +67,25 @@ def machine() -> dict[str, Any]:
 
 def line(row: dict[str, Any]) -> str:
     parts = [f"{row['scenario']:<10}", f"{row['case']:<42}", f"wall {row['wall_s']:8.2f}s"]
-    if row.get("checks"):
-        parts.append(f"{row['checks']:6d} checks {row.get('checks_per_s', 0):8.1f}/s")
+    if row.get("checks") and row.get("checks_per_s"):
+        parts.append(f"{row['checks']:6d} checks {row['checks_per_s']:8.1f}/s")
+    elif row.get("checks"):
+        parts.append(f"{row['checks']:6d} checks")
     if row.get("peak_rss_mb"):
         parts.append(f"peak {row['peak_rss_mb']:6.1f} MB")
     for key, label in (("collect_s", "collect"), ("ratio_vs_shell", "ours/shell"), ("ratio_vs_limit", "ours/limit"),
-                       ("overhead_ms_per_check", "overhead ms/check"), ("expected_s", "expected"),
-                       ("ratio_vs_expected", "waited/expected")):
+                       ("overhead_ms_per_check", "overhead ms/check"), ("cpu_s", "cpu s"),
+                       ("ratio_vs_goss", "ours/goss"), ("waiting_floor_s", "waiting floor s"),
+                       ("timeouts_waited", "timeouts waited"), ("ratio_vs_version", "x pytest --version"),
+                       ("cpu_us", "cpu us/request")):
         if row.get(key) is not None:
             parts.append(f"{label} {row[key]}")
     if row.get("statuses"):
         parts.append(" ".join(f"{k}={v}" for k, v in row["statuses"].items() if v))
+    if row.get("outcomes"):
+        parts.append(" ".join(f"{k}={v}" for k, v in row["outcomes"].items() if v))
+    if row.get("returncodes"):
+        parts.append(f"exit {'/'.join(map(str, row['returncodes']))}")
     return "  ".join(parts)
 
 
@@ -91,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gate-source", choices=("demo", "native"), default=None,
                         help="demo: profiles/demo.yaml on the Docker stack (full default); native: host servers")
     parser.add_argument("--http-sizes", default=None, help="e.g. 10,100,1000")
+    parser.add_argument("--wan-sizes", default=None, help="e.g. 10,100,300,1000")
+    parser.add_argument("--goss", default=None, metavar="PATH",
+                        help="a goss binary: compare with it on the one-GET-per-target workloads")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (profiles, logs, probes)")
     args = parser.parse_args(argv)
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -102,17 +116,27 @@ def main(argv: list[str] | None = None) -> int:
         sizes = dataclasses.replace(sizes, gate_source=args.gate_source)
     if args.http_sizes:
         sizes = dataclasses.replace(sizes, http=tuple(int(x) for x in args.http_sizes.split(",")))
+    if args.wan_sizes:
+        sizes = dataclasses.replace(sizes, wan=tuple(int(x) for x in args.wan_sizes.split(",")))
+    if args.goss:
+        if not os.access(args.goss, os.X_OK):
+            parser.error(f"--goss={args.goss}: not an executable file")
+        sizes = dataclasses.replace(sizes, goss=str(Path(args.goss).resolve()))
     workdir = Path(tempfile.mkdtemp(prefix="healthgate-bench-"))
     results: dict[str, Any] = {"machine": machine(), "smoke": args.smoke, "sizes": dataclasses.asdict(sizes),
                                "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
                                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "scenarios": {}}
+    if sizes.goss:
+        from bench import goss
+
+        results["machine"]["goss"] = goss.version(sizes.goss)
     print(f"# {results['machine']['cpus']} CPUs ({results['machine']['cpu']}), {results['machine']['ram_gib']} GiB, "
           f"Python {results['machine']['python']}; work dir {workdir}", flush=True)
     started = time.perf_counter()
     failed = False
     try:
         for name in wanted:
-            run = getattr(scenarios, {"gate": "gate_latency"}.get(name, name))
+            run = RUNNERS[name]
             try:
                 rows = run(sizes, workdir)
             except Exception as exc:  # one broken scenario must not hide the others' numbers

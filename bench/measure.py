@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,8 @@ class Measured:
     # wait4's ru_maxrss; on Linux it starts at our own size at fork, so callers replace it with VmHWM figures
     peak_rss_mb: float
     log: str = ""
+    # user + system CPU of the process and every child it waited for (xdist workers included)
+    cpu_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -57,7 +60,8 @@ def run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 
     text = log_file.read_text(errors="replace")
     if log_path is None:
         log_file.unlink()
-    return Measured(wall, proc.returncode, usage.ru_maxrss / 1024.0, text[-4000:])
+    return Measured(wall, proc.returncode, usage.ru_maxrss / 1024.0, text[-4000:],
+                    cpu_s=usage.ru_utime + usage.ru_stime)
 
 
 @dataclass
@@ -117,13 +121,7 @@ def _merge_probes(stage_dir: Path) -> Path:
 
 def replay(probes: Path, mode: str) -> tuple[Measured, dict[str, Any]]:
     measured = run([sys.executable, "-m", "bench.replay", str(probes), "--mode", mode])
-    counts: dict[str, Any] = {}
-    for line in reversed(measured.log.splitlines()):
-        if line.startswith("{"):
-            counts = json.loads(line)
-            break
-    measured.peak_rss_mb = float(counts.get("peak_rss_mb", 0.0))
-    return measured, counts
+    return measured, _counts(measured)
 
 
 def shell(script: Path) -> Measured:
@@ -142,3 +140,60 @@ def shell(script: Path) -> Measured:
     finally:
         out.unlink(missing_ok=True)
     return measured
+
+
+# pytest's closing line, e.g. "3000 passed, 66 deselected in 12.3s"; "error" counts checks that could not look
+_OUTCOME = re.compile(r"(\d+) (passed|failed|errors?|skipped|deselected|xfailed|xpassed)\b")
+
+
+def pytest_command() -> list[str]:
+    """``pytest`` as a user types it: the console script next to this interpreter (a version manager's shim in
+    front of it would add its own start-up to every figure), else ``python -m pytest``."""
+    script = Path(sys.executable).with_name("pytest")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "pytest"]
+
+
+@dataclass
+class PlainRun:
+    """A run of exactly the command a user types; what it did is read from its own output."""
+
+    measured: Measured
+    outcomes: dict[str, int]
+
+    @property
+    def wall_s(self) -> float:
+        return self.measured.wall_s
+
+    @property
+    def checks(self) -> int:
+        return sum(n for k, n in self.outcomes.items() if k not in ("deselected",))
+
+
+def plain_gate(profile: Path, phase: str, *, workers: str | None, timeout: float = 1800.0) -> PlainRun:
+    """``pytest -m PHASE --profile=PATH [-n WORKERS]``, the form README gives, and nothing else: no timing
+    plugin, no summary file, no distribution flag."""
+    argv = [*pytest_command(), "-m", phase, f"--profile={profile}", *(["-n", workers] if workers else [])]
+    measured = run(argv, timeout=timeout)
+    closing = next((line for line in reversed(measured.log.splitlines()) if " in " in line and "=" in line), "")
+    outcomes: dict[str, int] = {}
+    for count, word in _OUTCOME.findall(closing):
+        key = "error" if word.startswith("error") else word
+        outcomes[key] = outcomes.get(key, 0) + int(count)
+    return PlainRun(measured, outcomes)
+
+
+def replay_concurrent(probes: Path, threads: int) -> tuple[Measured, dict[str, Any]]:
+    """The bare limit with ``threads`` targets at once (the gate's own concurrency, so the two compare like for
+    like: either could be given more)."""
+    measured = run([sys.executable, "-m", "bench.replay", str(probes), "--mode", "concurrent",
+                    "--max-threads", str(threads)])
+    return measured, _counts(measured)
+
+
+def _counts(measured: Measured) -> dict[str, Any]:
+    for line in reversed(measured.log.splitlines()):
+        if line.startswith("{"):
+            counts: dict[str, Any] = json.loads(line)
+            measured.peak_rss_mb = float(counts.get("peak_rss_mb", 0.0))
+            return counts
+    return {}

@@ -42,10 +42,26 @@ def native_gate(path: Path, refapp_url: str, pg: PostgresServer, redis: RedisSer
     })
 
 
-def http_fleet(path: Path, ports: list[int]) -> Path:
+def http_fleet(path: Path, ports: list[int], *, one_get: bool = False) -> Path:
+    """Plain HTTP targets. ``one_get``: only the health endpoint check, one GET per target, the workload a
+    goss ``http`` resource has (the latency and error-rate checks would add a 20-request sample each)."""
     targets = {f"svc{i:04d}": {"url": f"http://127.0.0.1:{port}"} for i, port in enumerate(ports)}
-    return write(path, {"name": f"fleet-http-{len(ports)}", "timeouts": {"connect": "3s", "read": "10s"},
-                        "targets": {"http": targets}})
+    data: dict[str, Any] = {"name": f"fleet-http-{len(ports)}{'-one-get' if one_get else ''}",
+                            "timeouts": {"connect": "3s", "read": "10s"}, "targets": {"http": targets}}
+    if one_get:
+        data["checks"] = {"test_latency": {"enabled": False}, "test_error_rate": {"enabled": False}}
+    return write(path, data)
+
+
+def http_blackholes(path: Path, ports: list[int], *, timeouts: tuple[float, float] | None) -> Path:
+    """HTTP targets on black-holed ports; ``timeouts`` None leaves the profile's defaults (connect 3 s, read
+    10 s), which is what a user who sets none gets."""
+    data: dict[str, Any] = {"name": f"blackhole-http-{len(ports)}",
+                            "targets": {"http": {f"hung{i:03d}": {"url": f"http://127.0.0.1:{p}"}
+                                                 for i, p in enumerate(ports)}}}
+    if timeouts is not None:
+        data["timeouts"] = {"connect": f"{timeouts[0]:g}s", "read": f"{timeouts[1]:g}s"}
+    return write(path, data)
 
 
 def postgres_fleet(path: Path, pg: PostgresServer, count: int) -> Path:
@@ -60,13 +76,3 @@ def redis_fleet(path: Path, redis: RedisServer, count: int) -> Path:
                for i in range(count)}
     return write(path, {"name": f"fleet-redis-{count}", "timeouts": {"connect": "3s", "read": "10s"},
                         "targets": {"redis": targets}})
-
-
-def blackholes(path: Path, ports: list[int], *, connect: float, read: float) -> Path:
-    """One HTTP, one Redis and one PostgreSQL target per black-holed port triple."""
-    http = {f"hung{i:03d}": {"url": f"http://127.0.0.1:{p}"} for i, p in enumerate(ports[0::3])}
-    redis = {f"hung{i:03d}": {"url": f"redis://127.0.0.1:{p}/0"} for i, p in enumerate(ports[1::3])}
-    pg = {f"hung{i:03d}": {"dsn": f"postgresql://healthgate:x@127.0.0.1:{p}/app"} for i, p in enumerate(ports[2::3])}
-    timeouts = {"connect": f"{connect:g}s", "read": f"{read:g}s"}
-    return write(path, {"name": f"blackhole-{len(ports)}", "timeouts": timeouts,
-                        "targets": {"http": http, "redis": redis, "postgres": pg}})

@@ -10,6 +10,8 @@ from typing import Any
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, list):
+        return " / ".join(_cell(v) for v in value)
     if isinstance(value, float):
         return f"{value:.2f}" if value < 100 else f"{value:.0f}"
     return str(value)
@@ -31,7 +33,19 @@ def render(results: dict[str, Any]) -> str:
                + f"; {m['postgres']}; {m['redis_server'].split(' sha=')[0]}; {m['curl'].split(' (')[0]}. "
                f"Load average at start {m.get('loadavg_at_start')}, at end {results.get('loadavg_at_end')}. "
                f"Total {results.get('total_s')} s.")
+    if m.get("goss"):
+        out[-1] += f" goss: {m['goss']}."
     scenarios = results["scenarios"]
+    if isinstance(scenarios.get("startup"), list):
+        out += ["", "### 0. Start-up: a one-target gate against `pytest --version` (median of rounds)", ""]
+        out += table(scenarios["startup"], [("command", "case"), ("wall s", "wall_s"), ("CPU s", "cpu_s"),
+                                            ("x pytest --version", "ratio_vs_version"), ("rounds s", "repeats")])
+    if isinstance(scenarios.get("requestcost"), list):
+        out += ["", "### CPU per HTTP request (sequential, kept-alive, loopback, answered at once)", ""]
+        out += table(scenarios["requestcost"], [("request path", "case"), ("CPU µs", "cpu_us"),
+                                                ("wall µs", "wall_us"),
+                                                ("requests per CPU-second", "requests_per_cpu_s"),
+                                                ("x httpx", "ratio_vs_httpx")])
     if isinstance(scenarios.get("gate"), list):
         out += ["", "### 1. Gate latency (post_deploy, median of repeats)", ""]
         out += table(scenarios["gate"], [("case", "case"), ("wall s", "wall_s"), ("checks", "checks"),
@@ -49,12 +63,19 @@ def render(results: dict[str, Any]) -> str:
         out += ["", "Growth (least squares, wall = fixed + per-target cost):", ""]
         out += table(fits, [("kind, workers", "case"), ("fixed s", "fixed_s"), ("ms/target", "per_target_ms"),
                             ("worst fit error %", "worst_fit_error_pct")])
+    if isinstance(scenarios.get("wan"), list):
+        delay = next((r["delay_s"] for r in scenarios["wan"]), 0)
+        out += ["", f"### 4. Far targets: every answer held {delay * 1000:g} ms in the server (median of rounds)", ""]
+        out += table(scenarios["wan"], [("case", "case"), ("wall s", "wall_s"), ("checks", "checks"),
+                                        ("probes", "probes"), ("CPU s", "cpu_s"), ("ours/limit", "ratio_vs_limit"),
+                                        ("ours/goss", "ratio_vs_goss"), ("waiting floor s", "waiting_floor_s"),
+                                        ("rounds s", "repeats")])
     if isinstance(scenarios.get("blackhole"), list):
-        out += ["", "### 3. Black-holed targets (accept TCP, never answer)", ""]
+        out += ["", "### 5. Black-holed HTTP targets (accept TCP, never answer; median of rounds)", ""]
         out += table(scenarios["blackhole"], [("case", "case"), ("targets", "targets"), ("wall s", "wall_s"),
-                                              ("waited s", "waited_s"), ("expected s", "expected_s"),
-                                              ("waited/expected", "ratio_vs_expected"), ("checks", "checks"),
-                                              ("peak MB", "peak_rss_mb")])
+                                              ("read timeouts waited", "timeouts_waited"),
+                                              ("ideal (timeouts)", "ideal_timeouts"), ("ours/limit", "ratio_vs_limit"),
+                                              ("ours/goss", "ratio_vs_goss"), ("rounds s", "repeats")])
     if isinstance(scenarios.get("collection"), list):
         out += ["", "### Collection", ""]
         out += table(scenarios["collection"], [("case", "case"), ("wall s", "wall_s"), ("collect s", "collect_s"),

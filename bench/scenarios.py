@@ -1,5 +1,6 @@
-"""The scenarios: gate latency against its two baselines, fleet scale, black-holed targets, collection of many
-checks. Each returns result rows (plain dicts, JSON-ready); printing is ``bench.__main__``'s business."""
+"""The loopback scenarios: gate latency against its two baselines, fleet scale, collection of many checks
+(far and black-holed targets are in ``bench.wan``, start-up in ``bench.startup``). Each returns result rows (plain
+dicts, JSON-ready); printing is ``bench.__main__``'s business."""
 
 from __future__ import annotations
 
@@ -21,23 +22,41 @@ from bench import measure, profiles, servers, shell
 class Sizes:
     gate_source: str  # "demo" (the stack in Docker) or "native" (refapp, PostgreSQL, Redis on the host)
     gate_repeats: int
+    gate_variants: tuple[str, ...]  # keys of OURS
     http: tuple[int, ...]
     postgres: tuple[int, ...]
     redis: tuple[int, ...]
     workers: tuple[str, ...]
     db_workers: tuple[str, ...]
-    blackhole: tuple[int, ...]
-    blackhole_workers: tuple[str, ...]
-    blackhole_timeouts: tuple[float, float]  # connect, read
     collect_checks: int
+    # far targets: every answer held back wan_delay seconds in the server
+    wan: tuple[int, ...]
+    wan_delay: float
+    wan_workers: tuple[str, ...]
+    wan_one_get_workers: tuple[str, ...]
+    wan_repeats: int
+    # black-holed HTTP targets; timeouts None = the profile's defaults (connect 3 s, read 10 s)
+    hung: tuple[int, ...]
+    hung_timeouts: tuple[float, float] | None
+    hung_workers: tuple[str, ...]
+    hung_repeats: int
+    startup_repeats: int
+    request_cost_requests: int
+    goss: str | None = None  # a goss binary to compare with (not built by the bench)
 
 
-FULL = Sizes(gate_source="demo", gate_repeats=3, http=(10, 100, 1000), postgres=(10, 50), redis=(10, 50),
-             workers=("0", "2", "auto"), db_workers=("0", "2", "auto"), blackhole=(1, 10),
-             blackhole_workers=("0", "2"), blackhole_timeouts=(1.0, 2.0), collect_checks=10_000)
-SMOKE = Sizes(gate_source="native", gate_repeats=1, http=(5,), postgres=(2,), redis=(2,), workers=("0", "2"),
-              db_workers=("0",), blackhole=(1,), blackhole_workers=("0",), blackhole_timeouts=(1.0, 1.0),
-              collect_checks=300)
+FULL = Sizes(gate_source="demo", gate_repeats=3, gate_variants=("ours_n0", "ours_n2", "ours_n0_lean"),
+             http=(10, 100, 1000), postgres=(10, 50), redis=(10, 50), workers=("0", "2", "auto"),
+             db_workers=("0", "2", "auto"), collect_checks=10_000,
+             wan=(10, 100, 300, 1000), wan_delay=0.05, wan_workers=("0", "2"), wan_one_get_workers=("0", "2"),
+             wan_repeats=3, hung=(1, 10, 30), hung_timeouts=None, hung_workers=("0", "2"), hung_repeats=3,
+             startup_repeats=7, request_cost_requests=3000)
+# CI's proof that every scenario still runs end to end: one round of each, tiny sizes, short timeouts
+SMOKE = Sizes(gate_source="native", gate_repeats=1, gate_variants=("ours_n0",), http=(3,), postgres=(), redis=(1,),
+              workers=("0",), db_workers=("0",), collect_checks=300,
+              wan=(2,), wan_delay=0.05, wan_workers=("0", "2"), wan_one_get_workers=("0",), wan_repeats=1,
+              hung=(1,), hung_timeouts=(1.0, 1.0), hung_workers=("0",), hung_repeats=1,
+              startup_repeats=1, request_cost_requests=100)
 
 
 # Test-only plugins a dev install auto-loads into every pytest run; a production gate host does not have them.
@@ -47,12 +66,6 @@ OURS: dict[str, tuple[str, str, list[str]]] = {
     "ours_n2": ("ours -n 2", "2", []),
     "ours_n0_lean": ("ours -n 0, no dev plugins", "0", LEAN),
 }
-
-
-def _workers_count(workers: str) -> int:
-    if workers == "auto":
-        return os.cpu_count() or 1
-    return max(1, int(workers))
 
 
 @contextlib.contextmanager
@@ -108,11 +121,12 @@ def gate_latency(sizes: Sizes, workdir: Path) -> list[dict[str, Any]]:
         probes = json.loads(recorded.probes_file.read_text())
         script = workdir / "gate-seeds-way.sh"
         script.write_text(shell.script(probes))
-        samples: dict[str, list[float]] = {k: [] for k in (*OURS, "shell", "limit", "limit_seq")}
+        variants = {key: OURS[key] for key in sizes.gate_variants}
+        samples: dict[str, list[float]] = {k: [] for k in (*variants, "shell", "limit", "limit_seq")}
         last: dict[str, measure.GateRun] = {}
         peaks: dict[str, float] = {}
         for _ in range(sizes.gate_repeats):
-            for key, (_label, workers, extra) in OURS.items():
+            for key, (_label, workers, extra) in variants.items():
                 run = measure.gate(profile, "post_deploy", workers=workers, workdir=workdir, extra=extra)
                 samples[key].append(run.wall_s)
                 last[key] = run
@@ -126,7 +140,7 @@ def gate_latency(sizes: Sizes, workdir: Path) -> list[dict[str, Any]]:
         med = {k: statistics.median(v) for k, v in samples.items()}
         n_probes = len(probes["probes"])
         source = f"{sizes.gate_source} post_deploy"
-        for key, (label, *_how) in OURS.items():
+        for key, (label, *_how) in variants.items():
             run = last[key]
             row = _row("gate", f"{source}: {label}", run)
             row.update(wall_s=round(med[key], 3), checks_per_s=round(run.checks / med[key], 1),
@@ -205,26 +219,6 @@ def growth(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "fixed_s": round(fixed, 3), "per_target_ms": round(1000 * slope, 2),
                      "worst_fit_error_pct": round(100 * worst, 1), "points": points})
     return fits
-
-
-def blackhole(sizes: Sizes, workdir: Path) -> list[dict[str, Any]]:
-    """Targets that accept TCP and never answer: one timeout per target per worker, not one per check."""
-    rows = []
-    connect, read = sizes.blackhole_timeouts
-    # what one hung target costs before it is marked down: HTTP and Redis connect, then wait out the read
-    # timeout; libpq's connect_timeout covers the start-up handshake and counts at least 2 s
-    per_kind = {"http": read, "redis": read, "postgres": max(2.0, math.ceil(connect))}
-    for size in sizes.blackhole:
-        with servers.http_fleet(3 * size, blackhole=True) as ports:
-            profile = profiles.blackholes(workdir / f"blackhole-{size}.yaml", ports, connect=connect, read=read)
-            for w in sizes.blackhole_workers:
-                run = measure.gate(profile, "daily", workers=w, workdir=workdir, timeout=600)
-                expected = size * sum(per_kind.values()) / _workers_count(w)
-                waited = run.wall_s - run.startup_s - run.collect_s
-                rows.append(_row("blackhole", f"{size} hung x3 kinds -n {w}", run, targets=3 * size, workers=w,
-                                 timeouts=per_kind, expected_s=round(expected, 2), waited_s=round(waited, 2),
-                                 ratio_vs_expected=round(waited / expected, 2)))
-    return rows
 
 
 def collection(sizes: Sizes, workdir: Path) -> list[dict[str, Any]]:

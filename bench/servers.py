@@ -69,9 +69,10 @@ def _python_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def http_fleet(count: int, *, blackhole: bool = False) -> Iterator[list[int]]:
-    """``count`` ports served by one asyncio process (``bench.httpfleet``)."""
-    args = [sys.executable, "-m", "bench.httpfleet", str(count), *(["--blackhole"] if blackhole else [])]
+def http_fleet(count: int, *, blackhole: bool = False, delay: float = 0.0) -> Iterator[list[int]]:
+    """``count`` ports served by one asyncio process (``bench.httpfleet``); ``delay`` seconds per answer."""
+    args = [sys.executable, "-m", "bench.httpfleet", str(count), *(["--blackhole"] if blackhole else []),
+            *(["--delay", repr(delay)] if delay else [])]
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT, env=_python_env(),
                             start_new_session=True)
     try:

@@ -14,9 +14,6 @@ from urllib.parse import urlsplit
 from healthgate.check import RESTORE_DRILL, check
 from healthgate.data_safety import compare, fingerprints
 from healthgate.data_safety.plugin import RESTORE, role
-from healthgate.data_safety.restore_drill import postgres as postgres_drill
-from healthgate.data_safety.restore_drill import redis as redis_drill
-from healthgate.data_safety.restore_drill.backup_file import DrillError
 from healthgate.expect import evidence, expect, fail
 from healthgate.units import format_duration, format_size
 
@@ -34,6 +31,10 @@ def test_postgres_restore_drill(postgres: PostgresTarget, data_safety: DataSafet
     """The newest PostgreSQL dump restores without error into a throwaway server of the same major version,
     within the RTO (seeds: MTTR < 15 min), with every listed table present and its rows within tolerance of the
     baseline or the live database (Docker; SELECT on the tables for a live reference)."""
+    # imported here: every run collects this file, a monthly drill is the only one that needs them
+    from healthgate.data_safety.restore_drill import postgres as postgres_drill
+    from healthgate.data_safety.restore_drill.backup_file import DrillError
+
     spec = data_safety.drill_spec(postgres)
     rto = data_safety.data_safety.rto
     try:
@@ -97,6 +98,9 @@ def _ref(reference: dict[str, Any], table: str) -> str:
 def test_redis_restore_drill(redis: RedisTarget, data_safety: DataSafetyRun):
     """The newest Redis RDB loads into a throwaway redis-server within the RTO, with its key count within
     tolerance of the baseline's DBSIZE or the live server's (Docker; ACL +@read for a live reference)."""
+    from healthgate.data_safety.restore_drill import redis as redis_drill
+    from healthgate.data_safety.restore_drill.backup_file import DrillError
+
     spec = data_safety.drill_spec(redis)
     rto = data_safety.data_safety.rto
     try:

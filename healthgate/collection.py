@@ -3,19 +3,23 @@ gives it, grouped so a target's checks run one after the other and its connectio
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from healthgate import pytest_compat, waiver_review, waivers
+from healthgate import pytest_compat, resources, waiver_review, waivers
 from healthgate.check import REGISTRY, spec_of
 from healthgate.profile import PROFILE_ENV
 from healthgate.run_state import ITEM, STATE, ItemInfo, RunState
+from healthgate.targets import KINDS
 from healthgate.targets.base import CheckOverride, Target
 from healthgate.vocabulary import PHASES
 
 LAST_OF_TARGET = pytest.StashKey[bool]()
 SHARD = pytest.StashKey[tuple[int, int]]()
+UNLOADED = pytest.StashKey[list[Path]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,6 +52,40 @@ def shard_targets(all_ids: list[str], shard: tuple[int, int]) -> set[str]:
     from the same profile, and each gets a share of every kind."""
     index, count = shard
     return set(sorted(all_ids)[index - 1::count])
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave out the suite's ``checks/test_<kind>.py`` when the profile has no target of that kind: its items
+    would all be dropped, and importing it (with its kind's helpers) costs every run, a one-target gate most of
+    all. Files holding several kinds' checks (baselines, restore drills) are never left out, and neither is a
+    file named on the command line (pytest does not ask this hook about those)."""
+    kind = _one_kind_file(collection_path)
+    state = config.stash.get(STATE, None)
+    if kind is None or state is None or state.profile is None or state.targets.get(kind):
+        return None
+    config.stash.setdefault(UNLOADED, []).append(collection_path)
+    return True
+
+
+def _one_kind_file(path: Path) -> str | None:
+    if path.suffix != ".py" or not path.name.startswith("test_"):
+        return None
+    kind = path.stem.removeprefix("test_")
+    if kind not in KINDS:
+        return None
+    checks = resources.checks_dir()
+    return kind if checks is not None and path.parent.resolve() == checks.resolve() else None
+
+
+def _load_unloaded_checks(config: pytest.Config) -> None:
+    """Import the check files collection left out, only to learn their checks' names (they register on import):
+    a profile-wide override may name a check of a kind this profile does not have."""
+    for path in config.stash.get(UNLOADED, []):
+        name = f"healthgate_unloaded_checks.{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    config.stash[UNLOADED] = []
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -100,7 +138,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             waiver=waivers.find(state.profile.header.waivers, spec.name, target.id),
         )
         keep.append(item)
-    _reject_unknown_overrides(state, collected_kinds)
+    _reject_unknown_overrides(config, state, collected_kinds)
     shard = config.stash.get(SHARD, None)
     if shard is not None:
         all_ids = [target.id for targets in state.targets.values() for target in targets]
@@ -140,11 +178,15 @@ def _grouped_by_target(items: list[pytest.Item]) -> list[pytest.Item]:
     return [item for _, item in sorted(enumerate(items), key=position)]
 
 
-def _reject_unknown_overrides(state: RunState, collected_kinds: set[str]) -> None:
+def _reject_unknown_overrides(config: pytest.Config, state: RunState, collected_kinds: set[str]) -> None:
     """A misspelt check name in an override would silently change nothing: refuse it."""
     if state.profile is None:
         return
     known = {spec.name for spec in REGISTRY.values()}
+    named = [*state.profile.header.checks, *(waiver.check for waiver in state.profile.header.waivers)]
+    if any(name not in known for name in named) and config.stash.get(UNLOADED, []):
+        _load_unloaded_checks(config)
+        known = {spec.name for spec in REGISTRY.values()}
     problems = []
     for kind, targets in state.targets.items():
         if kind not in collected_kinds:

@@ -57,3 +57,11 @@ def argument_names(item: pytest.Function) -> tuple[str, ...]:
 def call_arguments(item: pytest.Function) -> dict[str, Any]:
     """The fixture values a set-up test function is called with, to call it ourselves."""
     return {name: item.funcargs[name] for name in argument_names(item)}
+
+
+def skip_unraisable_collection(config: pytest.Config) -> None:
+    """pytest forces a full garbage collection at the end of every run to surface exceptions raised in
+    finalizers (``gc_collect_iterations_key``, set to 0 by pytester for its in-process runs the same way)."""
+    from _pytest.unraisableexception import gc_collect_iterations_key
+
+    config.stash[gc_collect_iterations_key] = 0

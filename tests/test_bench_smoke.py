@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ("gate", "fleet", "blackhole", "collection")
+SCENARIOS = ("startup", "requestcost", "gate", "fleet", "wan", "blackhole", "collection")
 
 
 def _missing_servers() -> list[str]:
@@ -40,4 +40,14 @@ def test_bench_smoke_reports_every_scenario(tmp_path):
     assert any("shell" in case for case in gate_cases) and any("limit" in case for case in gate_cases)
     assert all(isinstance(row.get("ratio_vs_limit"), float) for row in results["scenarios"]["gate"]
                if row["case"].endswith(("-n 0", "-n 2")))
+    # far and black-holed targets: ours as README writes the command, against the bare limit, same run
+    for name in ("wan", "blackhole"):
+        contenders = {row["contender"] for row in results["scenarios"][name]}
+        assert {"ours -n 0", "limit"} <= contenders, (name, contenders)
+        assert all(isinstance(row["ratio_vs_limit"], float) for row in results["scenarios"][name])
+    assert {row["workload"] for row in results["scenarios"]["wan"]} == {"daily", "one GET"}
+    assert all(row["returncodes"] == [0] for row in results["scenarios"]["wan"]), results["scenarios"]["wan"]
+    # a black-holed target fails the gate, after about one read timeout
+    assert all(row["returncodes"] == [1] for row in results["scenarios"]["blackhole"] if row["contender"] != "limit")
+    assert [row["case"] for row in results["scenarios"]["startup"]][:2] == ["pytest --version", "one-target gate"]
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -64,6 +64,21 @@ def test_ids_name_the_target_and_markers_select_the_phase(pytester, http_server)
     assert http_server.hits == 0, "collection must never touch a target"
 
 
+def test_a_health_run_sheds_the_test_only_plugins_a_development_install_loads(pytester, http_server):
+    pytest.importorskip("_hypothesis_pytestplugin")
+    seen: list[object] = []
+
+    class Probe:
+        def pytest_configure(self, config):
+            seen.append(config.pluginmanager.get_plugin("hypothesispytest"))
+
+    setup(pytester, profile_for(http_server.url))
+    pytester.runpytest_inprocess("--profile=profile.yaml", "-m", "daily", "--collect-only", plugins=[Probe()])
+    pytester.runpytest_inprocess("--co", "-q", "tests_of_its_own.py", plugins=[Probe()])  # not a health run
+    assert seen[0] is None
+    assert seen[1] is not None
+
+
 def test_healthy_target_passes_and_the_gate_is_green(pytester, http_server):
     setup(pytester, profile_for(http_server.url))
     result = run(pytester, "--profile=profile.yaml", "-m", "daily")
