@@ -83,7 +83,7 @@ def test_paused_refapp_is_a_down_scrape_target(stack):
         # Other self-tests may have another component down meanwhile: wait for refapp's line, not a count.
         outcome = until(checks.test_scrape_targets_up, target, "failed", mentions="job=refapp")
         assert outcome.status == "failed", outcome
-        assert re.match(r"prometheus:test: \d of 8 scrape target\(s\) down \(up == 0, alert ServiceDown\):\n",
+        assert re.match(r"prometheus:test: \d of 7 scrape target\(s\) down \(up == 0, alert ServiceDown\):\n",
                         outcome.message), outcome.message
         assert ('- job=refapp instance=refapp:8000 lastError: Get "http://refapp:8000/metrics": '
                 'context deadline exceeded') in outcome.message
