@@ -30,6 +30,10 @@ POSTGRES_DB = "app"
 MONITOR_USER = "healthgate"  # least-privilege login of the checks, in PostgreSQL and Redis
 # postgres_exporter's own login: pg_monitor and CONNECT, not even the SELECT on tables the checks' login has.
 POSTGRES_EXPORTER_USER = "postgres_exporter"
+# redis_exporter's own ACL user, as read-only as the checks' one: a login per consumer, so Redis's ACL LOG tells
+# the exporter's refused commands (LATENCY LATEST, SLOWLOG GET) from the checks'.
+REDIS_EXPORTER_USER = "redis_exporter"
+REDIS_READ_ONLY_ACL = ("-@all", "+@read", "-@dangerous", "+info", "+ping", "~*")
 # A small filesystem on the node-exporter container standing for NightScan's backup volume (/opt/backups): the
 # self-tests fill it to prove the disk expectation against node_exporter's real node_filesystem_* series.
 NODE_DATA_MOUNT = "/opt/backups"
@@ -52,6 +56,7 @@ class Credentials:
     redis_password: str
     redis_monitor_password: str
     postgres_exporter_password: str
+    redis_exporter_password: str
 
     @classmethod
     def generate(cls) -> Credentials:
@@ -162,13 +167,14 @@ class Redis(Component):
 
     def configure(self, container: DockerContainer, ctx: StackContext) -> None:
         creds = ctx.credentials
-        # The ACL user is a server argument rather than a runtime ACL SETUSER, so it survives restarts.
+        # The ACL users are server arguments rather than runtime ACL SETUSERs, so they survive restarts.
         container.with_command(
             [
                 "redis-server",
                 "--requirepass", creds.redis_password,
-                "--user", MONITOR_USER, "reset", "on", f">{creds.redis_monitor_password}",
-                "-@all", "+@read", "-@dangerous", "+info", "+ping", "~*",
+                "--user", MONITOR_USER, "reset", "on", f">{creds.redis_monitor_password}", *REDIS_READ_ONLY_ACL,
+                "--user", REDIS_EXPORTER_USER, "reset", "on", f">{creds.redis_exporter_password}",
+                *REDIS_READ_ONLY_ACL,
             ]
         )  # fmt: skip
 
@@ -293,7 +299,7 @@ class PostgresExporter(Component):
 
 
 class RedisExporter(Component):
-    """redis_exporter through the checks' read-only ACL user (+@read +info +ping, nothing that writes)."""
+    """redis_exporter through its own read-only ACL user (+@read +info +ping, nothing that writes)."""
 
     name = "redis-exporter"
     port = 9121
@@ -303,8 +309,8 @@ class RedisExporter(Component):
     def configure(self, container: DockerContainer, ctx: StackContext) -> None:
         container.with_envs(
             REDIS_ADDR=f"redis://redis:{Redis.port}",
-            REDIS_USER=MONITOR_USER,
-            REDIS_PASSWORD=ctx.credentials.redis_monitor_password,
+            REDIS_USER=REDIS_EXPORTER_USER,
+            REDIS_PASSWORD=ctx.credentials.redis_exporter_password,
             # CLIENT SETNAME is refused to a read-only user: without this, an error line at every scrape.
             REDIS_EXPORTER_SET_CLIENT_NAME="false",
         )

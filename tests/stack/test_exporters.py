@@ -98,9 +98,19 @@ def test_exporters_answer_their_real_api_through_least_privilege_logins(nightsca
                             "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)").fetchone() == (True, False)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT count(*) FROM detections")
-    # redis_exporter logs in as the read-only ACL user of the checks.
+    # redis_exporter logs in with a read-only ACL user of its own: what Redis refused it is read-only commands
+    # whose series it then leaves out, never a write.
     redis_env = nightscan.docker_container("redis-exporter").attrs["Config"]["Env"]
-    assert "REDIS_USER=healthgate" in redis_env
+    assert "REDIS_USER=redis_exporter" in redis_env
+    admin = nightscan.redis_admin()
+    try:
+        refused = {e["object"] for e in admin.acl_log(count=100) if e["username"] == "redis_exporter"}
+        acl = {line.split()[1]: [w for w in line.split()[2:] if not w.startswith("#")] for line in admin.acl_list()}
+    finally:
+        admin.close()
+    assert refused <= {"latency|latest", "slowlog|get", "slowlog|len", "config|get", "client|setname"}, refused
+    assert acl["redis_exporter"] == acl["healthgate"], acl  # the checks' read-only rules, its own password
+    assert "-@all" in acl["redis_exporter"] and "+@read" in acl["redis_exporter"], acl
     up = httpx.get(f"{nightscan.prometheus_url()}/api/v1/query", params={"query": "up"}, timeout=10).json()
     assert {r["metric"]["job"]: r["value"][1] for r in up["data"]["result"]} == dict.fromkeys(JOBS, "1")
 
