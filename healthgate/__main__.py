@@ -1,5 +1,5 @@
 """Command line: ``python -m healthgate schema | validate PROFILE | list PROFILE [-m PHASE] | report ... |
-merge SUMMARY...``."""
+merge SUMMARY... | push-metrics FILE URL``."""
 
 from __future__ import annotations
 
@@ -29,14 +29,25 @@ def _load(spec: str) -> Any:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from healthgate import waiver_review
+    from healthgate.profile import ProfileErrors
+
     try:
         profile = _load(args.profile)
+        expired = waiver_review.expired(profile, dt.date.today())
+        if expired:  # a run would be red for it: say so when the profile is checked, not at the next deploy
+            raise ProfileErrors(expired)
     except ProfileError as exc:
         print(f"INVALID {exc}", file=sys.stderr)
         return 4
     count = sum(len(v) for v in profile.targets.values())
     kinds = ", ".join(f"{k}: {len(v)}" for k, v in sorted(profile.targets.items()))
-    print(f"OK {profile.path}: profile {profile.name!r}, {count} target(s) ({kinds})")
+    extras = [f"{len(profile.header.waivers)} waiver(s)"] if profile.header.waivers else []
+    extras += ["heartbeat"] if profile.header.heartbeat else []
+    print(f"OK {profile.path}: profile {profile.name!r}, {count} target(s) ({kinds})"
+          + (f", {', '.join(extras)}" if extras else ""))
     return 0
 
 
@@ -74,7 +85,8 @@ def _list(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from healthgate.html_report import generate
 
-    return generate([Path(r) for r in args.results], Path(args.output), single_file=args.single_file)
+    return generate([Path(r) for r in args.results], Path(args.output), single_file=args.single_file,
+                    generator=args.generator, report_url=args.report_url)
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -89,6 +101,16 @@ def _merge(args: argparse.Namespace) -> int:
         Path(args.output).write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
     print("\n".join(lines(merged)))
     return int(merged["exit_status"])
+
+
+def _push_metrics(args: argparse.Namespace) -> int:
+    from healthgate.run_outputs import push_metrics
+
+    problem = push_metrics(Path(args.file), args.url, timeout=args.timeout)
+    if problem:
+        print(f"healthgate push-metrics: {problem}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _catalogue(args: argparse.Namespace) -> int:
@@ -115,11 +137,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="one or more results folders (the shards of a run)")
     report.add_argument("-o", "--output", default="allure-report")
     report.add_argument("--single-file", action="store_true")
+    report.add_argument("--generator", choices=("allure3", "allure2"), default="allure3",
+                        help="allure3 (default: npm 'allure' 3.x, Node only) or allure2 (npm 'allure-commandline', "
+                             "needs Java 17)")
+    report.add_argument("--report-url", metavar="URL",
+                        help="address the report will be served at (default: $HEALTHGATE_REPORT_URL); Allure 3 "
+                             "turns relative runbook links into links under it")
     report.set_defaults(fn=_report)
     merger = sub.add_parser("merge", help="one verdict and exit status from the shards' --summary-json files")
     merger.add_argument("summaries", nargs="+")
     merger.add_argument("-o", "--output", help="write the merged summary as JSON")
     merger.set_defaults(fn=_merge)
+    pusher = sub.add_parser("push-metrics", help="send a --metrics-textfile to a Pushgateway (where no "
+                                                  "node_exporter reads it: a Kubernetes CronJob)")
+    pusher.add_argument("file")
+    pusher.add_argument("url", help="Pushgateway group URL, e.g. http://pushgateway:9091/metrics/job/healthgate")
+    pusher.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    pusher.set_defaults(fn=_push_metrics)
     catalogue = sub.add_parser("catalogue", help="print the check catalogue (checks/README.md)")
     catalogue.add_argument("--root", default=".", help="checkout holding checks/ and tests/")
     catalogue.set_defaults(fn=_catalogue)

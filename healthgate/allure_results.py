@@ -23,12 +23,13 @@ from healthgate import __version__
 from healthgate.redact import redact
 
 _ALLURE_SEVERITY = {"critical": "critical", "warning": "normal"}
+WAIVER_LABEL = "waived_until"
 ATTACHMENT_LIMIT = 16 * 1024
 
 
 # ----------------------------------------------------------------------------------------------- per check
 
-def label(info: Any, record: Any, status: str, message: str, category: str) -> None:
+def label(info: Any, record: Any, status: str, message: str, category: str, waiver: Any = None) -> None:
     """Label the open Allure result of the current check. Does nothing without ``--alluredir``."""
     try:
         import allure
@@ -47,8 +48,12 @@ def label(info: Any, record: Any, status: str, message: str, category: str) -> N
     allure.dynamic.story(info.check)
     allure.dynamic.tag(info.severity)
     allure.dynamic.tag(info.kind)
-    if status == "broken":
+    if category:
         allure.dynamic.label("could_not_check", category)
+    if waiver is not None:
+        # for filtering by the waiver's end; the Waived category itself sorts on the ``category: waived`` line
+        allure.dynamic.label(WAIVER_LABEL, waiver.until)
+        allure.dynamic.tag("waived")
     allure.dynamic.link(runbook_url(info.runbook), name="runbook")
     _stable_history(result, info)
     for observation in record.observations:
@@ -144,12 +149,23 @@ CATEGORY_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+WAIVED_CATEGORY = "Waived"
+
+
 def _trace_category(names: tuple[str, ...]) -> str:
     # Allure 2 matches traceRegex against the WHOLE trace, hence the leading and trailing ``.*``.
     return r"(?sm).*^  category: (" + "|".join(re.escape(n) for n in names) + r")$.*"
 
 
 CATEGORIES: list[dict[str, Any]] = [
+    # First: a waived check failed or could not look, but a waiver of the profile lets it through until its date.
+    {
+        "name": WAIVED_CATEGORY,
+        "description": "Known failures a waiver of the profile lets through until its date; the check's page "
+                       "says why and who approved it. They do not block the gate.",
+        "matchedStatuses": ["skipped", "failed", "broken"],
+        "traceRegex": _trace_category(("waived",)),
+    },
     {
         "name": "Target unhealthy",
         "description": "The check looked and the target is not in the expected state: follow the runbook link.",
@@ -158,6 +174,25 @@ CATEGORIES: list[dict[str, Any]] = [
     *({"name": name, "description": description, "matchedStatuses": ["broken"],
        "traceRegex": _trace_category(names)} for name, (description, names) in CATEGORY_GROUPS.items()),
 ]
+
+
+# The ``category:`` values each category sorts on, for the report generators that take categories as configuration.
+_CATEGORY_LINES: dict[str, tuple[str, ...]] = {
+    WAIVED_CATEGORY: ("waived",), **{name: names for name, (_, names) in CATEGORY_GROUPS.items()}}
+
+
+def allure3_categories() -> list[dict[str, Any]]:
+    """The same categories, in the same order, as Allure 3 takes them (``categories`` of its configuration; it
+    ignores categories.json). Its matchers search the trace with a JavaScript regular expression, which has no
+    inline ``(?sm)`` flags: the ``category:`` line is found between line breaks instead."""
+    rules: list[dict[str, Any]] = []
+    for category in CATEGORIES:
+        matcher: dict[str, Any] = {"statuses": category["matchedStatuses"]}
+        names = _CATEGORY_LINES.get(category["name"])
+        if names:
+            matcher["trace"] = r"(?:^|\n)  category: (?:" + "|".join(re.escape(n) for n in names) + r")(?:\n|$)"
+        rules.append({"name": category["name"], "matchers": matcher})
+    return rules
 
 
 def write_run_files(results_dir: Path, *, profile: str, markexpr: str, rootdir: Path,

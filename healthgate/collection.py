@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from healthgate import pytest_compat
+from healthgate import pytest_compat, waiver_review, waivers
 from healthgate.check import REGISTRY, spec_of
 from healthgate.profile import PROFILE_ENV
 from healthgate.run_state import ITEM, STATE, ItemInfo, RunState
@@ -97,6 +97,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             check=spec.name, kind=spec.kind, target=target, phases=tuple(phases),
             severity=override.severity or spec.severity, runbook=state.runbook_link(spec.page, spec.runbook),
             eventually=override.eventually or target.settings.eventually,
+            waiver=waivers.find(state.profile.header.waivers, spec.name, target.id),
         )
         keep.append(item)
     _reject_unknown_overrides(state, collected_kinds)
@@ -158,6 +159,13 @@ def _reject_unknown_overrides(state: RunState, collected_kinds: set[str]) -> Non
         for name in state.profile.header.checks:
             if name not in known:
                 problems.append(f"checks.{name}: no check of that name")
+    kinds_of_checks: dict[str, set[str]] = {}
+    for spec in REGISTRY.values():
+        kinds_of_checks.setdefault(spec.name, set()).add(spec.kind)
+    waiver_problems = waiver_review.unknown_checks(state.profile, kinds_of_checks, collected_kinds)
+    if waiver_problems:  # each names its own file and line (the waiver may come from a profile this one extends)
+        raise pytest.UsageError("profile error: " + "; ".join(
+            [str(p) for p in waiver_problems] + [f"{state.profile.path}: {p}" for p in problems]))
     if problems:
         raise pytest.UsageError(f"profile error: {state.profile.path}: " + "; ".join(problems))
 

@@ -6,6 +6,17 @@ look* (Allure: broken): unreachable, refused credentials, a timeout, garbage whe
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``value`` as a message quotes it: its repr, cut short, and never the repr of a huge integer (which raises
+    beyond 4,300 digits), so that a hostile value cannot make the message about it fail or flood the terminal."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"a {value.bit_length()}-bit number"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
 
 class CheckError(Exception):
     """We could not observe the target. Says what was attempted and what to try."""
@@ -80,7 +91,8 @@ class TargetDown(Unreachable):
 
 class ProfileError(Exception):
     """A profile cannot be used. Names the file, the line when known, the key path, the bad value and the
-    accepted form, so the fix is obvious from the message alone."""
+    accepted form, so the fix is obvious from the message alone. Message and hint are redacted: the bad value may
+    be a DSN with its password (the key path is not, or ``token: <message>`` would read as a credential)."""
 
     def __init__(
         self,
@@ -96,18 +108,20 @@ class ProfileError(Exception):
         self.line = line
         self.path = path
         self.hint = hint
-        super().__init__(str(self))
+        super().__init__(message)  # the full text is made when shown: a hostile profile may raise thousands
 
     @property
     def key_path(self) -> str:
-        parts = [p if isinstance(p, str) and p and "." not in p and p.strip() == p else repr(p) for p in self.path]
+        parts = [p if isinstance(p, str) and p and "." not in p and p.strip() == p else shown(p) for p in self.path]
         return ".".join(parts) or "(top level)"
 
     def __str__(self) -> str:
         where = self.file or "<profile>"
         if self.line is not None:
             where += f":{self.line}"
-        text = f"{where}: {self.key_path}: {self.message}"
+        from healthgate.redact import redact
+
+        text = f"{where}: {self.key_path}: {redact(self.message)}"
         if self.hint:
-            text += f" ({self.hint})"
+            text += f" ({redact(self.hint)})"
         return text

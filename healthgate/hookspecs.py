@@ -26,3 +26,20 @@ def pytest_healthgate_output_paths(config: pytest.Config) -> list[Path]:  # type
 def pytest_healthgate_finish_run(config: pytest.Config) -> list[str]:  # type: ignore[empty-body]
     """Called once on the controller after the last check, before the exit status is decided. Returns problems
     of the run as a whole (e.g. a baseline that could not be written): each one turns the gate red."""
+
+
+@pytest.hookspec
+def pytest_healthgate_run_started(config: pytest.Config) -> None:
+    """Called once on the controller when a health run starts checking (its profile loaded; not for
+    ``--collect-only``)."""
+
+
+@pytest.hookspec
+def pytest_healthgate_check_observed(item: pytest.Item, failed: bool) -> None:
+    """Called after each check observed ahead of its item, in the thread that observed it (one per target), before
+    the item reports it. Must be quick and thread-safe: the target's next check waits for it."""
+
+
+@pytest.hookspec
+def pytest_healthgate_run_finished(config: pytest.Config, exitstatus: int) -> None:
+    """Called once on the controller after the run's exit status is decided and its outputs are written."""

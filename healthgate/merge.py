@@ -9,7 +9,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-COUNTS = ("passed", "failed", "broken", "skipped", "warnings_let_through")
+from healthgate.vocabulary import COUNTED
+
+COUNTS = (*COUNTED, "warnings_let_through")
 
 
 class MergeError(Exception):
@@ -40,7 +42,7 @@ def merge(paths: list[Path]) -> dict[str, Any]:
     # a shard left with no target (more shards than targets) has nothing to say, not a failure
     bad = [status for status, s in zip(statuses, summaries, strict=True)
            if status != 0 and not (status == 5 and not any(s.get("counts", {}).get(k) for k in COUNTS))]
-    checked = counts["passed"] + counts["failed"] + counts["broken"]
+    checked = counts["passed"] + counts["failed"] + counts["broken"] + counts["waived"]
     if checked == 0:
         problems.append("no check ran in any shard")
     exit_status = 0 if not bad and not problems else next((s for s in bad if s not in (1, 5)), 1)
@@ -54,8 +56,24 @@ def merge(paths: list[Path]) -> dict[str, Any]:
         "problems": problems,
         "counts": counts,
         "failed": [entry for s in summaries for entry in s.get("failed", [])],
+        "waived": [entry for s in summaries for entry in s.get("waived", [])],
+        "waivers": _merged_waivers(summaries),
         "waited": [entry for s in summaries for entry in s.get("waited", [])],
     }
+
+
+def _merged_waivers(summaries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Every shard reports the same expired waivers (it read the same profile): keep one of each. A waiver covering
+    several targets is no longer needed only if no shard still needed it (waived, or failed past its date)."""
+    def reviewed(key: str) -> dict[int, dict[str, Any]]:
+        return {int(e["index"]): e for s in summaries for e in s.get("waivers", {}).get(key, [])}
+
+    still_needed = {int(e["waiver"]) for s in summaries for e in s.get("waived", [])}
+    still_needed |= {int(i) for i in reviewed("expired")}
+    failing = {(e.get("check"), e.get("target")) for s in summaries for e in s.get("failed", [])}
+    unneeded = [e for i, e in sorted(reviewed("no_longer_needed").items()) if i not in still_needed
+                and not any(check == e["check"] and e["target"] in (None, target) for check, target in failing)]
+    return {"expired": [e for _, e in sorted(reviewed("expired").items())], "no_longer_needed": unneeded}
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -82,8 +100,12 @@ def lines(merged: dict[str, Any]) -> list[str]:
     counts = merged["counts"]
     out = [f"healthgate merge — profile {merged['profile']}, {merged['shards']} shard(s): "
            f"{counts['passed']} passed, {counts['failed']} failed, {counts['broken']} broken, "
-           f"{counts['skipped']} skipped"]
+           f"{counts['waived']} waived, {counts['skipped']} skipped"]
     out += [f"  {problem}" for problem in merged["problems"]]
+    out += [f"  waived: {w['check']}[{w['target']}] until {w['until']}: {w['reason']}" for w in merged["waived"]]
+    out += [f"  waiver expired: {e['problem']}" for e in merged["waivers"]["expired"]]
+    out += [f"  warning: waiver no longer needed: {e['check']} on {e['target'] or 'every target'} ({e['where']})"
+            for e in merged["waivers"]["no_longer_needed"]]
     for failed in merged["failed"]:
         if failed.get("blocking"):
             first_line = (str(failed.get("message") or "").splitlines() or [""])[0]

@@ -84,6 +84,7 @@ class Observer:
                     continue
                 info = item.stash[ITEM]
                 observed = observe(item.obj, {info.kind: target}, info, self.windows, self.markexpr)
+                item.ihook.pytest_healthgate_check_observed(item=item, failed=observed.error is not None)
                 if n == len(items) - 1:
                     target.close()  # before the last result is out, so the item's teardown finds nothing open
                 future.set_result(observed)

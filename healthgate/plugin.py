@@ -26,7 +26,7 @@ from healthgate.targets.base import Target
 from healthgate.vocabulary import PHASES
 
 pytest_plugins = ("healthgate.collection", "healthgate.observer", "healthgate.results",
-                  "healthgate.data_safety.plugin")
+                  "healthgate.data_safety.plugin", "healthgate.heartbeat_plugin")
 
 PROVISION_ENV_KEY = "healthgate_provisioned_env"
 LOADGROUP_KEY = "healthgate_loadgroup"
@@ -204,6 +204,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         stop()
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    option = config.option
+    if _is_worker(config) or option.collectonly or getattr(option, "showfixtures", False) \
+            or getattr(option, "show_fixtures_per_test", False):
+        return  # looking at the suite is not a run
+    if config.stash[STATE].profile is not None:
+        config.hook.pytest_healthgate_run_started(config=config)
+
+
 @pytest.fixture(scope="session")
 def healthgate_profile(pytestconfig: pytest.Config) -> Profile:
     """The active profile, for checks that need more than their own target."""
@@ -232,6 +242,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     run_failures = [problem for problems in config.hook.pytest_healthgate_finish_run(config=config)
                     for problem in problems]
+    if state.profile is not None:
+        from healthgate import run_outputs, waiver_review
+
+        # An expired waiver blocks every run of the profile, whether or not its check ran, until it is renewed
+        # or removed: a waiver must not be forgotten once its date has passed.
+        expired = waiver_review.expired(state.profile, run_outputs.run_day(state))
+        run_failures += [str(problem) for problem in expired]
     verdict = gate_mod.judge(state.results, config.getoption("hg_gate"), run_failures)
     config.stash[VERDICT] = verdict
     if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
@@ -241,13 +258,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.OK
     from healthgate import allure_results, run_outputs
 
-    run_outputs.write_outputs(config, state, verdict, int(session.exitstatus))
+    try:
+        run_outputs.write_outputs(config, state, verdict, int(session.exitstatus))
+    except BaseException:
+        # the outputs a scheduler reads are missing: whoever waits for the run's end must hear it failed
+        config.hook.pytest_healthgate_run_finished(config=config, exitstatus=int(pytest.ExitCode.INTERNAL_ERROR))
+        raise
     try:
         allure_results.finish_run(config, state)
     except OSError as exc:  # the gate's verdict stands even if the report's extras cannot be written
         import sys
 
         print(f"healthgate: could not complete the Allure results: {exc}", file=sys.stderr)
+    config.hook.pytest_healthgate_run_finished(config=config, exitstatus=int(session.exitstatus))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

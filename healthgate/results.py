@@ -5,6 +5,8 @@ the controller with the report, and the controller alone collects results for th
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -14,10 +16,15 @@ from healthgate import gate as gate_mod
 from healthgate.errors import CheckError
 from healthgate.eventually import WAITED_PROPERTY
 from healthgate.redact import redact
-from healthgate.run_state import ITEM, ItemInfo, RunState
+from healthgate.run_state import ITEM, STATE, ItemInfo, RunState
 from healthgate.vocabulary import NOT_PASSED, Outcome
+from healthgate.waivers import RENEW_HINT
 
 RESULT_PROPERTY = "healthgate"
+# JUnit properties of their own: CI test views show properties, not the JSON of RESULT_PROPERTY
+OUTCOME_PROPERTY = "healthgate_outcome"
+WAIVER_PROPERTY = "waiver"
+WAIVED_CATEGORY = "waived"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -39,15 +46,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     status = outcome_of(report, call)
     exc = call.excinfo.value if call.excinfo is not None else None
     category = category_of(exc) if status == "broken" else ""
-    message = ""
-    if status in NOT_PASSED:
-        message = _message(call)
-        report.longrepr = report_text(message, severity=info.severity, runbook=info.runbook, category=category)
+    message = _message(call) if status in NOT_PASSED else ""
+    note, waived_from, waiver_line = _apply_waiver(item, info, status)
+    if waived_from:
+        status = "waived"
+    if message:
+        report.longrepr = report_text(message, severity=info.severity, runbook=info.runbook, category=category,
+                                      waiver=waiver_line, waived=bool(waived_from))
+    if status == "waived" and note is not None:
+        _let_through_as_waived(report, note)
+    # On the item, not only this report: JUnit writes the properties of the teardown report, made later from it.
+    junit_properties = [(OUTCOME_PROPERTY, status)] + ([(WAIVER_PROPERTY, waiver_line)] if note is not None else [])
+    item.user_properties.extend(junit_properties)
+    report.user_properties.extend(junit_properties)
     record = expect_mod.current.get() or expect_mod.CheckRecord()
     for warning in info.target.settings.warnings(info.target.id):
         if warning not in record.warnings:
             record.warnings.append(warning)
-    if status in NOT_PASSED:
+    if message:
         _attach_runbook_section(item.config, info, record)
     failed_obs = next((o for o in record.observations if not o.passed), None)
     report.user_properties.append((RESULT_PROPERTY, {
@@ -57,9 +73,33 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         "observed": str(failed_obs.observed) if failed_obs else "",
         "expected": f"{failed_obs.op} {failed_obs.expected}" if failed_obs else "",
         "warnings": record.warnings,
+        "waiver": asdict(note) if note is not None else None, "waived_from": waived_from,
     }))
-    _label_allure_result(info, record, status, message, category)
+    _label_allure_result(info, record, status, message, category, note if status == "waived" else None)
     return report
+
+
+def _apply_waiver(item: pytest.Item, info: ItemInfo, status: Outcome) -> tuple[gate_mod.WaiverNote | None, str, str]:
+    """The waiver covering this check and target, if any: (its note, the outcome it lets through or "", the line
+    the report shows). A failure or a "could not check" is let through only while the waiver applies."""
+    state = item.config.stash[STATE]
+    if info.waiver is None or state.profile is None:
+        return None, "", ""
+    waiver = state.profile.header.waivers[info.waiver]
+    note = waiver.note(info.waiver)
+    if not waiver.active_on(dt.date.fromtimestamp(state.started)):
+        return note, "", f"waiver expired on {note.until}: {note.reason}; {RENEW_HINT}"
+    if status in NOT_PASSED:
+        return note, status, note.text()
+    return note, "", f"waiver no longer needed: the check {status}; remove it ({note.text()})"
+
+
+def _let_through_as_waived(report: pytest.TestReport, note: gate_mod.WaiverNote) -> None:
+    """Tell pytest, JUnit and Allure what a waiver means, in their own word for it: an expected failure. pytest
+    counts it as xfailed, JUnit writes <skipped type="pytest.xfail" message="waived until ...">, Allure shows it
+    as skipped in the Waived category; none of them then counts it as a failure."""
+    report.outcome = "skipped"
+    report.wasxfail = note.text()
 
 
 def outcome_of(report: pytest.TestReport, call: pytest.CallInfo[None]) -> Outcome:
@@ -90,12 +130,19 @@ def category_of(exc: BaseException | None) -> str:
     return exc.category if isinstance(exc, CheckError) else "configuration error"
 
 
-def report_text(message: str, *, severity: str, runbook: str, category: str = "") -> str:
+def report_text(message: str, *, severity: str, runbook: str, category: str = "", waiver: str = "",
+                waived: bool = False) -> str:
     """What the terminal, JUnit and Allure show of a check that did not pass. A ``category:`` line says why a
-    broken check could not look; the Allure report sorts on it."""
-    lines = [f"could not check: {message}" if category else message, f"  severity: {severity}"]
-    if category:
+    broken check could not look, or that a waiver let the failure through (its line first); the Allure report
+    sorts on it. A waiver that did not apply (expired) is a line of its own."""
+    lines = [waiver] if waived else []
+    lines += [f"could not check: {message}" if category else message, f"  severity: {severity}"]
+    if waived:
+        lines.append(f"  category: {WAIVED_CATEGORY}")
+    elif category:
         lines.append(f"  category: {category}")
+    if waiver and not waived:
+        lines.append(f"  {waiver}")
     lines.append(f"  runbook: {runbook}")
     return redact("\n".join(lines))
 
@@ -111,11 +158,11 @@ def _attach_runbook_section(config: pytest.Config, info: ItemInfo, record: expec
 
 
 def _label_allure_result(info: ItemInfo, record: expect_mod.CheckRecord, status: Outcome, message: str,
-                         category: str) -> None:
+                         category: str, waiver: gate_mod.WaiverNote | None) -> None:
     from healthgate import allure_results
 
     try:
-        allure_results.label(info, record, status, message, category)
+        allure_results.label(info, record, status, message, category, waiver)
     except Exception as exc:  # a report detail must never turn into an internal error that hides the verdict
         import warnings
 
@@ -142,6 +189,8 @@ class ResultCollector:
                     message=value["message"], runbook=value["runbook"], duration=report.duration,
                     observed=value.get("observed", ""), expected=value.get("expected", ""), waited=waited,
                     category=value.get("category", ""),
+                    waiver=gate_mod.WaiverNote(**value["waiver"]) if value.get("waiver") else None,
+                    waived_from=value.get("waived_from", ""),
                 ))
                 return
         if report.failed and report.when != "teardown":  # xdist reports a crashed worker with when="???"

@@ -28,6 +28,7 @@ class ItemInfo:
     severity: Severity
     runbook: str
     eventually: Eventually | None
+    waiver: int | None = None  # index of the profile's waiver covering this check on this target, if any
 
 
 @dataclass

@@ -23,7 +23,10 @@ Severity = Literal["critical", "warning"]
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 
 # passed: healthy; failed: the target is unhealthy (an assertion); broken: we could not look (a client error);
-# skipped: the check does not apply to what it found (no GPU, no standby).
-Outcome = Literal["passed", "failed", "broken", "skipped"]
+# skipped: the check does not apply to what it found (no GPU, no standby); waived: it failed or could not look, and
+# an unexpired waiver of the profile lets that through (reported with its reason and date, never blocking).
+Outcome = Literal["passed", "failed", "broken", "skipped", "waived"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 NOT_PASSED: tuple[Outcome, ...] = ("failed", "broken")
+# The columns of every count (terminal, JSON summary, merged shards), in the order people read them.
+COUNTED: tuple[Outcome, ...] = ("passed", "failed", "broken", "waived", "skipped")

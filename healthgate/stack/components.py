@@ -20,10 +20,14 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.wait_strategies import HttpWaitStrategy
 from testcontainers.core.waiting_utils import WaitStrategy
 
+from healthgate.alerts import RULES_FILE
 from healthgate.stack.components_wait import MetricsSeries, PostgresQuery, PrometheusScraped, RedisPing
 
 CONFIG_DIR = Path(__file__).resolve().parent / "config"
 RULE_FILES = ("ai-monitoring.yml", "nightscan.yml")
+HEALTHGATE_RULES = "/etc/prometheus/rules/healthgate-rules.yml"
+# Where the healthgate job discovers its targets (a file_sd file; empty until a self-test writes one).
+HEALTHGATE_TARGETS = "/etc/prometheus/targets/healthgate.json"
 
 POSTGRES_ADMIN_USER = "postgres"
 POSTGRES_DB = "app"
@@ -238,8 +242,10 @@ class Prometheus(Component):
     ready_path = "/-/ready"
 
     def readiness(self, ctx: StackContext) -> WaitStrategy:
+        # The jobs of the stack's components; the healthgate job has no target until a self-test writes one.
         config = yaml.safe_load(render_prometheus_config(ctx.component_names))
-        return PrometheusScraped(self.port, tuple(job["job_name"] for job in config["scrape_configs"]))
+        jobs = tuple(job["job_name"] for job in config["scrape_configs"] if job["job_name"] in ctx.component_names)
+        return PrometheusScraped(self.port, jobs)
 
     def configure(self, container: DockerContainer, ctx: StackContext) -> None:
         # Both images' default arguments, plus the remote-write receiver the collector sends metrics to.
@@ -258,6 +264,8 @@ class Prometheus(Component):
             container.with_copy_into_container(
                 (CONFIG_DIR / "rules" / rule_file).read_bytes(), f"/etc/prometheus/rules/{rule_file}"
             )
+        container.with_copy_into_container(RULES_FILE.read_bytes(), HEALTHGATE_RULES)
+        container.with_copy_into_container(b"[]\n", HEALTHGATE_TARGETS)
 
 
 class RefApp(Component):
@@ -397,9 +405,11 @@ COMPONENTS: dict[str, Component] = {
 
 
 def render_prometheus_config(component_names: frozenset[str]) -> str:
-    """prometheus.yml without the jobs (and alerting) of components the stack does not run."""
+    """prometheus.yml without the jobs (and alerting) of components the stack does not run; jobs named after no
+    component (the healthgate metrics job) stay."""
     config: dict[str, Any] = yaml.safe_load((CONFIG_DIR / "prometheus.yml").read_text())
-    config["scrape_configs"] = [job for job in config["scrape_configs"] if job["job_name"] in component_names]
+    config["scrape_configs"] = [job for job in config["scrape_configs"]
+                                if job["job_name"] in component_names or job["job_name"] not in COMPONENTS]
     if "alertmanager" not in component_names:
         config.pop("alerting", None)
     return yaml.safe_dump(config, sort_keys=False)

@@ -13,8 +13,9 @@ from pydantic import Field, SecretStr
 
 from healthgate.errors import AuthFailed, BadResponse
 from healthgate.redact import redact
+from healthgate.targets._transport import http_client
 from healthgate.targets.base import Client as BaseClient
-from healthgate.targets.base import TargetSettings, Timeouts, http_client
+from healthgate.targets.base import TargetSettings, Timeouts
 from healthgate.units import Size
 
 

@@ -11,7 +11,9 @@ It lives in the connection pool's network stream, where every byte passes: no th
 
 from __future__ import annotations
 
+import functools
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -271,3 +273,30 @@ def decode_json(body: bytes, *, what: str, content_type: str = "", hint: str = "
         ctype = f" ({content_type})" if content_type else ""
         shown = body[:120].decode("utf-8", errors="replace").replace("\n", " ")
         raise BadResponse(f"{what} with non-JSON{ctype}: {shown!r}", hint=hint) from None
+
+
+@functools.lru_cache(maxsize=32)
+def trust_context(ca_file: str | None) -> ssl.SSLContext:
+    """One verifying TLS context per CA bundle, shared by every target that uses it: building one costs ~15 ms
+    and ~0.8 MB, which a fleet of a thousand targets would otherwise pay a thousand times. The system trust store
+    (not certifi's bundle, which httpx would use) unless the target names its own ``ca_file``."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def http_client(settings: Any, timeouts: Timeouts, *, base_url: str, auth: Any = None, json_api: bool = False) -> Any:
+    """An httpx client as every HTTP-speaking kind needs it: the profile's connect and read timeouts, the target's
+    headers and bearer token, the system trust store (or its ``ca_file``) unless verification is switched off for
+    that target, no redirects followed (a health endpoint that redirects is itself a finding), and a deadline of
+    connect + read over each whole request (see ``_transport``)."""
+    import httpx
+
+    headers = {"Accept": "application/json"} if json_api else {}
+    headers.update(getattr(settings, "headers", {}) or {})
+    token = getattr(settings, "token", None)
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+    verify: Any = trust_context(getattr(settings, "ca_file", None)) if settings.verify_tls else False
+    # trust_env off: the transport takes the environment's proxy itself, so proxied requests keep the deadline
+    return httpx.Client(base_url=base_url, headers=headers, auth=auth, trust_env=False,
+                        transport=transport(timeouts, verify=verify, base_url=base_url),
+                        timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect), follow_redirects=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import ssl
 from typing import Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,22 +15,23 @@ from healthgate.vocabulary import POST_DEPLOY, POST_RECOVERY, Phase, Severity
 _STOP_TRYING = (Unreachable, AuthFailed)
 
 class Model(BaseModel):
-    """Profiles are typed and closed: an unknown key is a typo, and a typo must be an error."""
+    """Profiles are typed and closed: an unknown key is a typo, and a typo must be an error. ``.nan`` and ``.inf``
+    are refused too: no threshold compares sensibly with them, so they would only surface mid-run."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Timeouts(Model):
-    connect: Duration = Field(3.0, description="TCP/TLS connect timeout for every call to the target")
-    read: Duration = Field(10.0, description="read/statement timeout for every call to the target")
+    connect: Duration = Field(3.0, gt=0, description="TCP/TLS connect timeout for every call to the target")
+    read: Duration = Field(10.0, gt=0, description="read/statement timeout for every call to the target")
 
 
 class Eventually(Model):
     """Retry a failing check until it passes or ``within`` elapses (replaces ``sleep 30 && health_check``): a
     post-deployment wait, one window per target."""
 
-    within: Duration
-    every: Duration = 2.0
+    within: Duration = Field(gt=0)
+    every: Duration = Field(2.0, gt=0)
     phases: tuple[Phase, ...] = Field((POST_DEPLOY, POST_RECOVERY),
                                       description="phases that wait; in the others a check judges at once")
 
@@ -174,32 +173,3 @@ class _Guarded:
                 raise
 
         return guarded
-
-
-@functools.lru_cache(maxsize=32)
-def trust_context(ca_file: str | None) -> ssl.SSLContext:
-    """One verifying TLS context per CA bundle, shared by every target that uses it: building one costs ~15 ms
-    and ~0.8 MB, which a fleet of a thousand targets would otherwise pay a thousand times. The system trust store
-    (not certifi's bundle, which httpx would use) unless the target names its own ``ca_file``."""
-    return ssl.create_default_context(cafile=ca_file)
-
-
-def http_client(settings: Any, timeouts: Timeouts, *, base_url: str, auth: Any = None, json_api: bool = False) -> Any:
-    """An httpx client as every HTTP-speaking kind needs it: the profile's connect and read timeouts, the target's
-    headers and bearer token, the system trust store (or its ``ca_file``) unless verification is switched off for
-    that target, no redirects followed (a health endpoint that redirects is itself a finding), and a deadline of
-    connect + read over each whole request (see ``_transport``)."""
-    import httpx
-
-    from healthgate.targets._transport import transport
-
-    headers = {"Accept": "application/json"} if json_api else {}
-    headers.update(getattr(settings, "headers", {}) or {})
-    token = getattr(settings, "token", None)
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
-    verify: Any = trust_context(getattr(settings, "ca_file", None)) if settings.verify_tls else False
-    # trust_env off: the transport takes the environment's proxy itself, so proxied requests keep the deadline
-    return httpx.Client(base_url=base_url, headers=headers, auth=auth, trust_env=False,
-                        transport=transport(timeouts, verify=verify, base_url=base_url),
-                        timeout=httpx.Timeout(timeouts.read, connect=timeouts.connect), follow_redirects=False)

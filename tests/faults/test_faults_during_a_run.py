@@ -17,19 +17,18 @@ pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack-faults")]
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Stops a component once a given number of checks have finished: a database restarted by someone else, or a
-# container killed by the OOM killer, halfway through a deployment gate.
+# Stops a component once a given number of its target's checks have been observed: a database restarted by someone
+# else, or a container killed by the OOM killer, halfway through a deployment gate. Targets are observed
+# concurrently, ahead of pytest's reporting, so the count is of observed checks of that target, not reported items.
 STOPPER = '''
 import subprocess
-import pytest
 
 _done = 0
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_runtest_logreport(report):
+def pytest_healthgate_check_observed(item, failed):
     global _done
-    if report.when == "teardown":
+    if item.nodeid.split("[")[-1].startswith("{target}"):
         _done += 1
         if _done == {after}:
             subprocess.run(["docker", "stop", "-t", "1", "{container}"], check=True, capture_output=True)
@@ -53,7 +52,7 @@ def _profile(tmp_path: Path, env: dict[str, str]) -> Path:
 def test_a_database_stopped_mid_run_turns_the_gate_red_and_every_check_has_an_outcome(stack, tmp_path):
     env = stack.env()
     container = stack.docker_container("postgres").name
-    (tmp_path / "stopper.py").write_text(STOPPER.format(after=3, container=container))
+    (tmp_path / "stopper.py").write_text(STOPPER.format(after=3, target="postgres:main", container=container))
     profile = _profile(tmp_path, env)
     summary = tmp_path / "summary.json"
     try:

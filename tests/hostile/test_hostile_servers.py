@@ -221,7 +221,6 @@ def test_echoing_server_is_red_with_what_it_answered(runs: dict[str, Run], targe
     assert "unknown credentials" in "\n".join(r["message"] for r in judged)
 
 
-@pytest.mark.xfail(strict=True, reason="needs literal-secret registration from the loader change")
 def test_echoed_literal_secrets_reach_no_output(runs: dict[str, Run]) -> None:
     run = runs["echo"]
     for secret in (TOKEN, API_KEY):

@@ -41,7 +41,7 @@ def test_the_pods_commands_check_every_target_once_and_the_merge_gives_the_verdi
         urls["dead"] = black_hole.url
     targets = "\n".join(f'    {name}: {{url: "{url}"}}' for name, url in urls.items())
     profile = tmp_path / "production.yaml"
-    profile.write_text(textwrap.dedent("name: production\ntimeouts: {connect: 1s, read: 1s}\ntargets:\n  http:\n")
+    profile.write_text(textwrap.dedent("name: production\ntimeouts: {connect: 5s, read: 5s}\ntargets:\n  http:\n")
                        + targets + "\n")
     results = tmp_path / "results"
     (results / "shards").mkdir(parents=True)

@@ -87,8 +87,20 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_project(path: Path, port: int, gone_port: int) -> None:
-    """Profile: web (password in the URL, from ${VAR}) fails, api (token) passes, gone is unreachable."""
+WAIVER_TEXT = "waived until 2999-01-01: gone is being decommissioned (CHG-42) (approved by ops lead)"
+
+
+def write_project(path: Path, port: int, gone_port: int, *, waive: bool = False) -> None:
+    """Profile: web (password in the URL, from ${VAR}) fails, api (token) passes, gone is unreachable; with
+    ``waive``, a waiver lets gone's latency check (could not check) through."""
+    waiver = """
+        waivers:
+          - check: test_latency
+            target: "http:gone"
+            reason: gone is being decommissioned (CHG-42)
+            until: 2999-01-01
+            approved_by: ops lead
+        """ if waive else ""
     profile = f"""
         name: report-test
         timeouts: {{connect: 1s, read: 2s}}
@@ -97,6 +109,7 @@ def write_project(path: Path, port: int, gone_port: int) -> None:
             web: {{url: "http://monitor:${{HG_TEST_PASSWORD}}@127.0.0.1:{port}"}}
             api: {{url: "http://127.0.0.1:{port}", token: "${{HG_TEST_TOKEN}}"}}
             gone: {{url: "http://127.0.0.1:{gone_port}"}}
+        {waiver.strip()}
         """
     (path / "profile.yaml").write_text(textwrap.dedent(profile))
     (path / "checks").mkdir(exist_ok=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -247,6 +249,61 @@ def test_report_command_says_what_is_missing(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(html_report.ReportError, match=r"npm install allure-commandline"):
         html_report.find_allure(search_from=(tmp_path,))
+    monkeypatch.setenv("PATH", str(Path(shutil.which("node") or "/usr/bin/node").parent))
+    with pytest.raises(html_report.ReportError, match=r"Allure 3 is not installed: npm install allure@3"):
+        html_report.find_allure3(search_from=(tmp_path,))
+    assert html_report.generate([tmp_path / "results"], tmp_path / "r", generator="allure1") == 2
+    assert "unknown generator 'allure1': choose one of allure3, allure2" in capsys.readouterr().err
+
+
+def test_a_report_folder_that_is_not_a_report_is_never_emptied(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(html_report.ReportError, match="exists and is not a report"):
+        html_report._clear_previous_report(tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_the_tracker_allure3_puts_in_its_page_is_cut_or_the_report_refused(tmp_path):
+    page = tmp_path / "index.html"
+    page.write_text('<body>\n    <script async src="https://www.googletagmanager.com/gtag/js?id=G-X"></script>\n'
+                    "    <script>\n        window.dataLayer = window.dataLayer || [];\n        gtag('js');\n"
+                    "    </script>\n    <script>app()</script>\n</body>")
+    html_report._cut_tracker(page)
+    assert "googletagmanager" not in page.read_text() and "<script>app()</script>" in page.read_text()
+    page.write_text('<script src="https://www.googletagmanager.com/gtm.js"></script>')
+    with pytest.raises(html_report.ReportError, match="loads a tracker healthgate could not remove"):
+        html_report._cut_tracker(page)
+
+
+SAMPLE_TRACES = {
+    "Waived": "waived until 2030-01-01: r\ncould not check: x\n  severity: critical\n  category: waived\n"
+              "  runbook: docs/runbooks/http.md#a",
+    "Could not check: unreachable or timed out": "could not check: x\n  severity: critical\n  category: "
+                                                 "unreachable\n  runbook: r",
+    "Could not check: unexpected answer": "could not check: x\n  severity: critical\n  category: bad response\n"
+                                          "  runbook: r",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_TRACES))
+def test_allure3_categories_match_the_same_traces_as_allure2s(name):
+    """The same category line sorts a check into the same category under both generators: Allure 2's Java
+    regex matches the whole trace, Allure 3's JavaScript one (no inline flags) searches it, here run by node."""
+    trace = SAMPLE_TRACES[name]
+    java = next(c["traceRegex"] for c in allure_results.CATEGORIES if c["name"] == name)
+    assert re.fullmatch(java, trace)
+    rules = allure_results.allure3_categories()
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is needed to run Allure 3's matching (apt-get install nodejs)")
+    script = ("const [rules, trace] = JSON.parse(process.argv[1]);"
+              "const hit = rules.find(r => !r.matchers.trace || new RegExp(r.matchers.trace).test(trace));"
+              "process.stdout.write(hit ? hit.name : '');")
+    matched = subprocess.run([node, "-e", script, json.dumps([[r for r in rules if "trace" in r["matchers"]],
+                                                               trace])],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    assert matched == name
+    assert [r["name"] for r in rules][:2] == ["Waived", "Target unhealthy"], "Waived first: it wins over the rest"
 
 
 def test_a_run_outside_ci_continues_the_trend_numbering(tmp_path):

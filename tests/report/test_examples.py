@@ -97,12 +97,13 @@ def test_there_is_an_example_for_each_way_of_running():
     names = {p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.rglob("*") if p.is_file()}
     assert {"github/deploy-gate.yml", "gitlab/gitlab-ci.yml", "cron/healthgate.crontab",
             "systemd/healthgate-daily.service", "systemd/healthgate-daily.timer", "kubernetes/cronjob.yaml",
-            "docker/Dockerfile"} <= names
+            "docker/Dockerfile", "prometheus/prometheus.yml"} <= names
 
 
 @pytest.mark.parametrize("path", yaml_files(), ids=lambda p: p.relative_to(EXAMPLES).as_posix())
 def test_yaml_parses(path):
-    assert isinstance(yaml.safe_load(path.read_text()), dict)
+    documents = list(yaml.safe_load_all(path.read_text()))
+    assert documents and all(isinstance(document, dict) for document in documents)
 
 
 @pytest.mark.parametrize("name", ["github/deploy-gate.yml", "gitlab/gitlab-ci.yml"])
@@ -121,7 +122,9 @@ def test_ci_gates_run_pre_and_post_deploy_with_options_that_exist_and_keep_the_r
     for words in reports:
         assert all(w.split("=")[0] in report_options for w in words if w.startswith("-") and w != "-m")
     text = path.read_text()
-    assert "allure-results" in text and "npm install --no-save allure-commandline" in text
+    # the report's default generator, Allure 3: Node only, no Java on the report job
+    assert "allure-results" in text and "npm install --no-save allure@3." in text
+    assert "--generator" not in " ".join(w for words in reports for w in words)
 
 
 def test_github_workflow_orders_the_gates_around_the_deploy():
@@ -139,6 +142,15 @@ def test_gitlab_pipeline_orders_the_gates_around_the_deploy():
     assert order["pre-deploy gate"] < order["deploy"] < order["post-deploy gate"] < order["allure report"]
 
 
+def says_how_a_stopped_run_is_noticed(text: str, where: str) -> None:
+    """Each scheduled example names both watchers of a run that no longer happens: the profile's heartbeat (its URL
+    from the environment, a secret) and the shipped alert rules on the metrics the run writes."""
+    __tracebackhide__ = True
+    assert "heartbeat: ${HEALTHCHECK_URL}" in text and "HEALTHCHECK_URL=" in text, f"{where}: no heartbeat"
+    assert "healthgate/alerts/healthgate-rules.yml" in text, f"{where}: no alert rules"
+    assert (repo_root() / "healthgate/alerts/healthgate-rules.yml").is_file()
+
+
 def test_crontab_line_has_five_time_fields_and_a_daily_run():
     lines = [line for line in (EXAMPLES / "cron/healthgate.crontab").read_text().splitlines()
              if line.strip() and not line.startswith("#") and not re.match(r"^\w+=", line)]
@@ -152,6 +164,7 @@ def test_crontab_line_has_five_time_fields_and_a_daily_run():
     assert argv[argv.index("-m") + 1] == "daily"
     assert "--summary-json" in argv
     assert Path(argv[argv.index("--metrics-textfile") + 1]).parent == Path("/var/lib/prometheus/node-exporter")
+    says_how_a_stopped_run_is_noticed((EXAMPLES / "cron/healthgate.crontab").read_text(), "crontab")
 
 
 def systemd_unit(path: Path) -> configparser.RawConfigParser:
@@ -169,6 +182,8 @@ def test_systemd_service_and_timer():
     assert argv is not None
     check_pytest_args(argv, "systemd service")
     assert argv[argv.index("-m") + 1] == "daily" and "--summary-json" in argv and "--metrics-textfile" in argv
+    assert Path(argv[argv.index("--metrics-textfile") + 1]).parent == Path("/var/lib/prometheus/node-exporter")
+    says_how_a_stopped_run_is_noticed((EXAMPLES / "systemd/healthgate-daily.service").read_text(), "systemd")
     assert timer["Timer"]["OnCalendar"] and timer["Timer"]["Unit"] == "healthgate-daily.service"
     assert timer["Install"]["WantedBy"] == "timers.target"
     if shutil.which("systemd-analyze"):
@@ -177,17 +192,43 @@ def test_systemd_service_and_timer():
         assert done.returncode == 0, done.stderr
 
 
-def test_kubernetes_cronjob_runs_the_daily_check_from_the_image():
-    job = yaml.safe_load((EXAMPLES / "kubernetes/cronjob.yaml").read_text())
+def test_kubernetes_cronjob_runs_the_daily_check_from_the_image_and_pushes_its_metrics():
+    text = (EXAMPLES / "kubernetes/cronjob.yaml").read_text()
+    job = yaml.safe_load(text)
     assert (job["apiVersion"], job["kind"]) == ("batch/v1", "CronJob")
     assert len(job["spec"]["schedule"].split()) == 5
     pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     container = pod["containers"][0]
-    check_pytest_args(container["args"], "cronjob")  # the image's entrypoint is pytest
-    assert container["args"][container["args"].index("-m") + 1] == "daily"
-    mounts = {m["name"] for m in container["volumeMounts"]}
-    assert mounts == {v["name"] for v in pod["volumes"]}
+    assert container["command"] == ["/bin/sh", "-c"]
+    commands = shell_commands(container["args"][0])
+    argv = next(a for words in commands if (a := pytest_argv(words)) is not None)
+    check_pytest_args(argv, "cronjob")
+    assert argv[argv.index("-m") + 1] == "daily"
+    metrics = argv[argv.index("--metrics-textfile") + 1]
+    push = next(words for words in commands if words[:4] == ["python", "-m", "healthgate", "push-metrics"])
+    assert push[4:] == [metrics, "$PUSHGATEWAY_URL"], "the file the run wrote is pushed"
+    script = container["args"][0]
+    assert commands[-1] == ["exit", "$status"] and script.index("status=$?") < script.index("push-metrics"), \
+        "the Job ends with the run's status, kept before the push"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert set(mounts) == {v["name"] for v in pod["volumes"]}
+    assert Path(metrics).parent == Path(mounts["results"]), "kept on the volume: the next run counts on from it"
+    assert "PUSHGATEWAY_URL=" in text
+    says_how_a_stopped_run_is_noticed(text, "cronjob")
+
+
+def test_prometheus_example_loads_the_shipped_rules_and_passes_promtool(tmp_path):
+    if shutil.which("promtool") is None:
+        pytest.fail("promtool is needed to check the Prometheus example: apt-get install -y prometheus (.ci/setup)")
+    shutil.copy(EXAMPLES / "prometheus/prometheus.yml", tmp_path / "prometheus.yml")
+    shutil.copy(repo_root() / "healthgate/alerts/healthgate-rules.yml", tmp_path / "healthgate-rules.yml")
+    done = subprocess.run(["promtool", "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 4 rules found" in done.stdout
+    jobs = {job["job_name"]: job for job in yaml.safe_load((tmp_path / "prometheus.yml").read_text())["scrape_configs"]}
+    assert jobs["pushgateway"]["honor_labels"] is True
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:

@@ -603,8 +603,8 @@ def test_every_sample_failing_is_broken_with_the_hint_once() -> None:
     finally:
         hole.close()
     assert outcome.status == "broken"
-    assert outcome.message == (f"all 2 sampled requests to {url}/health failed; first: GET {url}/health timed out "
-                               "(ReadTimeout, connect 1.0s / read 0.3s) — is the service up and reachable from here?")
+    assert outcome.message.startswith(f"GET {url}/health timed out (ReadTimeout"), outcome.message
+    assert outcome.message.count("is the service up and reachable from here?") == 1, outcome.message
 
 
 def test_refused_connection_is_broken() -> None:

@@ -16,6 +16,7 @@ import redis
 import yaml
 from opensearchpy import OpenSearch
 
+from healthgate.alerts import RULES_FILE
 from healthgate.stack import components
 from healthgate.stack.images import resolve_image
 from healthgate.stack.stack import ALL_COMPONENTS, Stack, StackError
@@ -79,7 +80,7 @@ def test_generated_prometheus_config_passes_promtool(names: tuple[str, ...], tmp
     check_with("promtool", "check", "config", str(config))
     jobs = [job["job_name"] for job in yaml.safe_load(config.read_text())["scrape_configs"]]
     assert jobs == [n for n in ("prometheus", "alertmanager", "refapp", "postgres-exporter", "redis-exporter",
-                                "node-exporter", "otelcol") if n in names]
+                                "node-exporter", "otelcol") if n in names] + ["healthgate"]
 
 
 def test_rule_files_pass_promtool() -> None:
@@ -257,10 +258,11 @@ def test_prometheus_sees_a_paused_refapp_down_then_up(stack: Stack) -> None:
 
 
 @pytest.mark.stack
-def test_prometheus_loaded_every_runbook_alert(stack: Stack) -> None:
+def test_prometheus_loaded_every_runbook_alert_and_healthgates_own(stack: Stack) -> None:
     groups = get_json(f"{stack.prometheus_url()}/api/v1/rules", type="alert")["data"]["groups"]
     loaded = {g["name"]: [r["name"] for r in g["rules"]] for g in groups}
-    assert loaded == rule_groups()
+    healthgate = [rule["alert"] for rule in yaml.safe_load(RULES_FILE.read_text())["groups"][0]["rules"]]
+    assert loaded == rule_groups() | {"healthgate": healthgate}
     alertmanagers = get_json(f"{stack.prometheus_url()}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
     assert [am["url"] for am in alertmanagers] == ["http://alertmanager:9093/api/v2/alerts"]
 

@@ -1,4 +1,6 @@
+import re
 import textwrap
+import time
 
 import pytest
 
@@ -152,3 +154,214 @@ def test_json_schema_describes_targets_per_kind():
     assert http["additionalProperties"] == {"$ref": "#/$defs/HttpTarget"}
     assert schema["$defs"]["HttpTarget"]["additionalProperties"] is False
     assert "url" in schema["$defs"]["HttpTarget"]["required"]
+
+
+def test_merge_keys_share_settings_and_the_targets_own_keys_win(tmp_path):
+    path = write(tmp_path, "p.yaml", """
+        targets:
+          http:
+            a: &web {url: "http://a", timeouts: {connect: 1s, read: 2s}, thresholds: {latency_p95: 1s}}
+            b: {<<: *web, url: "http://b"}
+            c:
+              <<: [{url: "http://c"}, *web]
+              description: shared
+        """)
+    http = load(path).targets["http"]
+    assert [(t.url, t.timeouts.read, t.thresholds.latency_p95, t.description)
+            for t in (http["a"], http["b"], http["c"])] == [
+        ("http://a", 2.0, 1.0, ""), ("http://b", 2.0, 1.0, ""), ("http://c", 2.0, 1.0, "shared")]
+
+
+def test_a_key_written_twice_is_still_a_duplicate_next_to_a_merge(tmp_path):
+    path = write(tmp_path, "p.yaml", "x: &x {connect: 1s}\ntimeouts: {<<: *x, read: 1s, read: 2s}\n")
+    with pytest.raises(ProfileError, match=r"p.yaml:2: timeouts.read: duplicate key 'read' \(first at line 2\)"):
+        load(path)
+
+
+def test_a_quoted_merge_key_is_an_ordinary_key(tmp_path):
+    path = write(tmp_path, "p.yaml", "timeouts: {'<<': 5, connect: 1s}\n")
+    with pytest.raises(ProfileError, match=r"p.yaml:1: timeouts.<<: unknown key"):
+        load(path)
+
+
+def test_an_error_in_a_merged_value_points_at_the_line_it_comes_from(tmp_path):
+    path = write(tmp_path, "p.yaml", """
+        targets:
+          http:
+            a: &web {url: "http://a", thresholds: {latency_p95: fast}}
+            b: {<<: *web, url: "http://b"}
+        """)
+    with pytest.raises(ProfileError) as err:
+        load(path)
+    assert [str(e).split(": ", 2)[:2] for e in err.value.errors] == [
+        [f"{path}:4", "targets.http.a.thresholds.latency_p95"], [f"{path}:4", "targets.http.b.thresholds.latency_p95"]]
+
+
+@pytest.mark.parametrize(
+    ("template", "environ", "expected"),
+    [
+        ("${A:-${B}}", {"B": "b"}, "b"),
+        ("${A:-${B}}", {"A": "a"}, "a"),
+        ("${A:-${B}}", {"A": "", "B": "b"}, "b"),
+        ("x${A:-<${B:-${C:-c}}>}y", {}, "x<c>y"),
+        ("${A:-$$}", {}, "$"),
+        ("$${A:-x}", {}, "${A:-x}"),
+        ("${A:-}", {}, ""),
+        ("a $5 b $", {}, "a $5 b $"),
+    ],
+)
+def test_a_default_may_itself_read_variables(tmp_path, template, environ, expected):
+    path = write(tmp_path, "p.yaml", f"description: '{template}'\n")
+    assert load(path, **environ).header.description == expected
+
+
+def test_an_unset_variable_in_a_nested_default_is_named(tmp_path):
+    path = write(tmp_path, "p.yaml", "targets:\n  http:\n    web: {url: '${A:-${B}}'}\n")
+    with pytest.raises(ProfileError, match=r"p.yaml:3: targets.http.web.url: environment variable B is not set"):
+        load(path)
+
+
+def test_a_variable_used_many_times_in_one_value_is_reported_once(tmp_path):
+    path = write(tmp_path, "p.yaml", "description: '" + "${NOPE}" * 1000 + "'\n")
+    with pytest.raises(ProfileError) as err:
+        load(path)
+    assert len(err.value.errors) == 1
+
+
+def test_a_typo_in_a_targets_settings_is_the_only_error_about_it(tmp_path):
+    path = write(tmp_path, "p.yaml", """
+        targets:
+          postgres:
+            main:
+              dsn: postgresql://db/app
+              thresholds: {idle_in_transacton: 60}
+        data_safety:
+          baseline:
+            postgres:
+              main: {exact_tables: [orders]}
+        """)
+    with pytest.raises(ProfileError) as err:
+        load(path)
+    assert [str(e) for e in err.value.errors] == [
+        f"{path}:6: targets.postgres.main.thresholds.idle_in_transacton: unknown key (check the spelling; "
+        "`python -m healthgate schema` lists every accepted key)"]
+
+
+def test_a_baseline_naming_an_undeclared_target_is_still_refused(tmp_path):
+    path = write(tmp_path, "p.yaml", """
+        targets:
+          postgres:
+            main: {dsn: postgresql://db/app}
+        data_safety:
+          baseline:
+            postgres:
+              mian: {exact_tables: [orders]}
+        """)
+    with pytest.raises(ProfileError, match="no postgres target named 'mian'.*declared postgres targets: main"):
+        load(path)
+
+
+def test_secrets_written_literally_are_masked_like_interpolated_ones(tmp_path):
+    forget_secrets()
+    path = write(tmp_path, "p.yaml", """
+        targets:
+          http:
+            web:
+              url: "https://u:literal-pass-1@x/health?api_key=query-key-2"
+              token: literal-token-3
+              headers: {X-Api-Key: header-key-4, Authorization: "Bearer bearer-cred-5", Cookie: "sid=cookie-6",
+                        X-Scope-OrgID: tenant-7}
+          postgres:
+            main: {dsn: "host=db user=monitor password=dsn-pass-8 dbname=app"}
+          opensearch:
+            logs: {url: "https://search:9200", username: monitor, password: os-pass-9}
+        """)
+    load(path)
+    echoed = ("literal-pass-1 query-key-2 literal-token-3 header-key-4 bearer-cred-5 sid=cookie-6 dsn-pass-8 "
+              "os-pass-9 tenant-7 monitor")
+    assert redact(echoed) == "*** *** *** *** *** *** *** *** tenant-7 monitor"
+    forget_secrets()
+
+
+def test_a_secret_in_an_invalid_profile_is_not_printed_in_the_error(tmp_path):
+    path = write(tmp_path, "p.yaml", "targets:\n  http:\n    web: {url: 'https://u:hunter22@h/${BROKEN'}\n")
+    with pytest.raises(ProfileError) as err:
+        load(path)
+    assert "hunter22" not in str(err.value)
+    assert "malformed variable reference in 'https://u:***@h/${BROKEN'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("timeouts: {connect: .nan}\n", "timeouts.connect: nan is not a number"),
+        ("timeouts: {read: .inf}\n", "timeouts.read: inf is longer than 100 years"),
+        ("timeouts: {read: 0}\n", "timeouts.read: 0.0: Input should be greater than 0"),
+        ("checks: {test_x: {eventually: {within: 10s, every: 0s}}}\n",
+         "checks.test_x.eventually.every: 0.0: Input should be greater than 0"),
+        ("targets:\n  http:\n    web: {url: x, thresholds: {error_rate_pct: .nan}}\n",
+         "targets.http.web.thresholds.error_rate_pct: nan: Input should be a finite number"),
+        ("targets:\n  tls:\n    web: {host: x, thresholds: {expiry_warning_days: .inf}}\n",
+         "targets.tls.web.thresholds.expiry_warning_days: inf: Input should be a finite number"),
+    ],
+)
+def test_non_finite_and_zero_durations_and_thresholds_are_refused_with_the_key(tmp_path, body, fragment):
+    with pytest.raises(ProfileError, match=re.escape(fragment)):
+        load(write(tmp_path, "p.yaml", body))
+
+
+def test_zero_stays_accepted_where_it_means_none_at_all(tmp_path):
+    path = write(tmp_path, "p.yaml", """
+        targets:
+          postgres:
+            main: {dsn: postgresql://db/app, thresholds: {idle_in_transaction: 0, max_idle_in_transaction_sessions: 0}}
+        """)
+    thresholds = load(path).targets["postgres"]["main"].thresholds
+    assert (thresholds.idle_in_transaction, thresholds.max_idle_in_transaction_sessions) == (0.0, 0)
+
+
+def test_an_extends_chain_is_bounded(tmp_path):
+    for i in range(20):
+        write(tmp_path, f"p{i}.yaml", f"extends: ./p{i + 1}.yaml\n" if i < 19 else "name: base\n")
+    with pytest.raises(ProfileError, match="extends chain longer than 16 files"):
+        load(tmp_path / "p0.yaml")
+
+
+def test_an_oversized_file_is_refused_before_it_is_parsed(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("description: '" + "a" * (1024 * 1024) + "'\n")
+    with pytest.raises(ProfileError, match=r"p.yaml: \(top level\): profile is larger than 1 MiB"):
+        load(path)
+
+
+def test_a_profile_of_many_values_is_refused_and_names_the_fix(tmp_path):
+    path = write(tmp_path, "p.yaml", "targets:\n  http:\n" + "".join(
+        f"    t{i}: {{url: 'http://h:{i}'}}\n" for i in range(8000)))
+    with pytest.raises(ProfileError, match="holds more than 30,000 values .split its targets across profiles"):
+        load(path)
+
+
+def test_the_largest_benchmark_fleet_still_loads(tmp_path):
+    path = write(tmp_path, "p.yaml", "targets:\n  http:\n" + "".join(
+        f"    t{i}: {{url: 'http://127.0.0.1:{20000 + i}'}}\n" for i in range(3334)))
+    assert len(load(path).targets["http"]) == 3334
+
+
+def test_a_flood_of_problems_is_cut_short_and_says_so(tmp_path):
+    path = write(tmp_path, "p.yaml", "targets:\n  http:\n" + "".join(f"    t{i}: {{url: 5}}\n" for i in range(500)))
+    with pytest.raises(ProfileError) as err:
+        load(path)
+    text = str(err.value)
+    assert text.startswith("200 problems (and maybe more: validation stops at that many):\n")
+    assert text.endswith("\n  ... and 150 more") and len(text.splitlines()) == 52
+
+
+def test_long_values_with_many_dollars_are_handled_in_linear_time(tmp_path):
+    for value in ("$$" * 400_000, "${B}" * 4_000 + "$$" * 8_000, "${A:-" * 4 + "$$" * 100_000):
+        path = write(tmp_path, "p.yaml", f"description: '{value}'\n")
+        started = time.process_time()
+        try:
+            load(path, B="b")
+        except ProfileError as exc:
+            assert "variable" in str(exc)
+        assert time.process_time() - started < 1.0

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from healthgate.units import format_duration, parse_duration, parse_size
@@ -37,3 +39,32 @@ def test_malformed_sizes_are_refused(text):
 
 def test_durations_format_back_readably():
     assert [format_duration(s) for s in (0.25, 5, 300, 7200 * 2, 86400 * 3)] == ["250ms", "5s", "5m", "4h", "3d"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(math.nan, "is not a number"), (math.inf, "longer than 100 years"), (-math.inf, "negative"),
+     ("9" * 400 + "s", "longer than 100 years"), (10**309, "longer than 100 years"),
+     (10**5000, "longer than 100 years"), ("36501d", "longer than 100 years")],
+    ids=["nan", "inf", "-inf", "400 digits", "10**309", "10**5000", "36501d"],
+)
+def test_durations_must_be_finite_and_bounded(value, message):
+    with pytest.raises(ValueError, match=message):
+        parse_duration(value)
+
+
+def test_zero_stays_a_valid_duration_where_a_threshold_means_none_at_all():
+    assert parse_duration(0) == 0.0
+
+
+@pytest.mark.parametrize(("value", "message"), [("9" * 400 + "TiB", "larger than 8 EiB"), (2**63, "larger than 8 EiB"),
+                                                (-(10**400), "negative")], ids=["400 digits", "2**63", "-10**400"])
+def test_sizes_must_be_finite_and_bounded(value, message):
+    with pytest.raises(ValueError, match=message):
+        parse_size(value)
+
+
+def test_a_huge_value_is_named_without_printing_all_its_digits():
+    with pytest.raises(ValueError) as err:
+        parse_duration(10**5000)
+    assert str(err.value).startswith("a 16610-bit number is longer than 100 years")

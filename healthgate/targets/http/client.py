@@ -28,7 +28,7 @@ class Client(BaseClient):
     def _client(self) -> Any:
         with self._lock:
             if self._http is None:
-                from healthgate.targets.base import http_client
+                from healthgate.targets._transport import http_client
 
                 self._http = http_client(self.settings, self.timeouts, base_url=self.settings.url)
             return self._http

@@ -89,7 +89,7 @@ class Settings(TargetSettings):
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not data.get("preset") or data["preset"] not in PRESETS:
+        if not isinstance(data, dict) or not isinstance(data.get("preset"), str) or data["preset"] not in PRESETS:
             return data
         own = data.get("health") or {}
         if not isinstance(own, dict):

@@ -52,7 +52,7 @@ class Client(BaseClient):
     def _client(self) -> Any:
         if self._http is None:
             from healthgate.redact import register_secret
-            from healthgate.targets.base import http_client
+            from healthgate.targets._transport import http_client
 
             credentials = self.settings.credentials()
             if credentials is not None:
