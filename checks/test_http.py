@@ -87,8 +87,8 @@ def test_health_endpoint(http: HttpTarget):
     product's own health answer: Grafana ``/api/health`` database ok, Tempo ``/ready`` "ready", the OTEL
     Collector's health_check extension ``/`` "Server available", Fluent Bit ``/api/v1/health`` "ok" (a 404 means
     its health check is not enabled), OpenSearch Dashboards ``/api/status`` overall state green, judged in the body
-    since it answers 200 even when red. No real server of those products runs in the self-tests: each preset is
-    proven against the reference application's recording of the product's answers (versions named there).
+    since it answers 200 even when red. Each preset is proven against the reference application's recording of the
+    product's answers (versions named there); ``otelcol`` also against the reference stack's real collector.
     """
     _tls_note(http)
     spec = http.settings.health
@@ -308,8 +308,8 @@ def test_otelcol_export_failures(http: HttpTarget):
     target's URL; the collector serves them on localhost:8888 unless configured) stays at the threshold (default 0).
 
     The counters count since the collector started and, as in collector 0.165, carry no ``_total`` suffix and
-    appear only with an exporter's first failure: no such series means no export failed since the start. Proven
-    against the reference application's recording of collector 0.165's metrics, not a real collector.
+    appear only with an exporter's first failure: no such series means no export failed since the start. Proven on
+    the reference stack's real collector 0.165 (a stopped store) and on the reference application's recording.
     """
     _tls_note(http)
     if http.settings.preset != "otelcol":

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from healthgate import expect as expect_mod
-from healthgate.check import ALL, DAILY, check
+from healthgate.check import ALL, DAILY, POST, RECOVERY, check
 from healthgate.errors import AuthFailed, CheckError, Unreachable
 from healthgate.expect import evidence, expect, fail, note
 from healthgate.targets.prometheus.facts import (
@@ -217,3 +217,59 @@ def test_internal_failures(prometheus: PrometheusTarget):
     if increased:
         fail(prometheus, "Prometheus reported failures of its own:\n" + "\n".join(increased)
              + "\nhint: read its logs for the failing rule, notifier or TSDB block")
+
+
+# How far back the check looks for the newest data point of a stream that stopped, to tell "stopped at 10:42" from
+# "never arrived"; a coarse step keeps the subquery cheap.
+NEWEST_LOOKBACK = "1d"
+
+
+@check(phases=(POST, RECOVERY, DAILY), severity="critical", runbook="telemetry-arriving",
+       applies=lambda s: bool(s.telemetry))
+def test_telemetry_arriving(prometheus: PrometheusTarget):
+    """Telemetry an application sends through the OpenTelemetry Collector is arriving: for each ``telemetry``
+    stream, at least min_points (default 1) data points of its selector were written within its window (default 5m)
+    (GET /api/v1/query).
+
+    Counts the samples themselves (``count_over_time``), so a series that stopped is not taken for a live one during
+    Prometheus's 5-minute lookback; a selector matching nothing counts as nothing arrived, never as a pass. Choose a
+    metric the application's SDK exports at every interval (a cumulative counter or a gauge), not one that appears
+    only with events."""
+    streams = prometheus.settings.telemetry
+    if not streams:
+        pytest.skip("no telemetry stream configured for this target")
+    lines, missing = [], []
+    for stream in streams:
+        window = promql_duration(stream.window)
+        query = f"sum(count_over_time({stream.selector}[{window}]))"
+        try:
+            samples = prometheus.client.query(query).samples
+        except CheckError as exc:
+            if isinstance(exc, Unreachable | AuthFailed):
+                raise
+            raise CheckError(f"{stream.name}: {exc}", hint="telemetry selectors must be plain series selectors, "
+                                                           'e.g. ai_app_requests_total{job="ai-app"}') from None
+        arrived = sum(sample.value for sample in samples)  # no series: nothing arrived
+        lines.append(f"{stream.name}: {query} = {format_value(arrived)} (min {stream.min_points})")
+        if arrived < stream.min_points:
+            missing.append(f"- {stream.name}: {format_value(arrived)} data point(s) of {stream.selector} in the last "
+                           f"{window} (min {stream.min_points}); {_newest(prometheus, stream.selector)}")
+    evidence("data points per stream", "\n".join(lines))
+    if missing:
+        fail(prometheus, f"{len(missing)} of {len(streams)} telemetry stream(s) not arriving:\n" + "\n".join(missing))
+
+
+def _newest(prometheus, selector: str) -> str:
+    """How long ago the newest data point of a stream arrived, as the hint of a failure."""
+    __tracebackhide__ = True
+    # Exact within Prometheus's 5-minute lookback; beyond it, from a subquery with a step of a minute.
+    for query, about in ((f"time() - max(timestamp({selector}))", ""),
+                         (f"time() - max(max_over_time(timestamp({selector})[{NEWEST_LOOKBACK}:1m]))", "about ")):
+        samples = prometheus.client.query(query).samples
+        if samples:
+            return (f"the newest arrived {about}{format_duration(max(samples[0].value, 0.0))} ago — the application "
+                    "stopped sending or the collector stopped forwarding: check the collector's export failures "
+                    "(otelcol_exporter_send_failed_*) and its log, then the application's OTLP exporter and its log")
+    return (f"none in the last {NEWEST_LOOKBACK}: nothing has arrived — check the metric name and the job (the "
+            "application's service.name), that the collector's metrics pipeline writes to this Prometheus, and the "
+            "application's OTEL_EXPORTER_OTLP_ENDPOINT")

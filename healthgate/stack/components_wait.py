@@ -101,9 +101,15 @@ class RedisPing(_ProbeStrategy):
 
 class PrometheusScraped(_ProbeStrategy):
     """Ready when ``/-/ready`` answers 200 and every active scrape target has been scraped once: before that its
-    targets' health is unknown, which the scrape-target check cannot judge."""
+    targets' health is unknown, which the scrape-target check cannot judge. With ``jobs``, each of them must have
+    its targets too: service discovery hands jobs over one by one, so "all scraped" can hold before every job is
+    there."""
 
     description = "Prometheus /-/ready answering 200 and every active scrape target scraped once"
+
+    def __init__(self, port: int, jobs: tuple[str, ...] = ()) -> None:
+        super().__init__(port)
+        self._jobs = jobs
 
     def probe(self, host: str, port: int) -> None:
         base = f"http://{host}:{port}"
@@ -111,6 +117,37 @@ class PrometheusScraped(_ProbeStrategy):
         httpx.get(f"{base}/-/ready", timeout=timeout).raise_for_status()
         response = httpx.get(f"{base}/api/v1/targets", params={"state": "active"}, timeout=timeout)
         response.raise_for_status()
-        pending = [t.get("scrapeUrl") for t in response.json()["data"]["activeTargets"] if t.get("health") == "unknown"]
+        targets = response.json()["data"]["activeTargets"]
+        pending = [t.get("scrapeUrl") for t in targets if t.get("health") == "unknown"]
         if pending:
             raise ConnectionError(f"not scraped yet: {', '.join(map(str, pending))}")
+        missing = sorted(set(self._jobs) - {t.get("labels", {}).get("job") for t in targets})
+        if missing:
+            raise ConnectionError(f"no target discovered yet for job(s) {', '.join(missing)}")
+
+
+class MetricsSeries(_ProbeStrategy):
+    """Ready when ``/metrics`` serves a sample of ``name`` (with ``labels``), equal to ``value`` unless None: an
+    exporter is ready when it reaches what it exports (``pg_up 1``), not when its HTTP server answers."""
+
+    def __init__(self, port: int, name: str, value: float | None, labels: dict[str, str] | None = None) -> None:
+        super().__init__(port)
+        self._name = name
+        self._value = value
+        self._labels = labels or {}
+        wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in self._labels.items()) + "}" if labels else "")
+        self.description = f"GET /metrics serving {wanted}" + (f" {value:g}" if value is not None else "")
+
+    def probe(self, host: str, port: int) -> None:
+        response = httpx.get(f"http://{host}:{port}/metrics", timeout=httpx.Timeout(CONNECT_TIMEOUT_S))
+        response.raise_for_status()
+        seen = []
+        for line in response.text.splitlines():
+            if not line.startswith(self._name) or line[len(self._name):len(self._name) + 1] not in ("{", " "):
+                continue
+            series, _, value = line.rpartition(" ")
+            if all(f'{k}="{v}"' in series for k, v in self._labels.items()):
+                seen.append(line)
+                if self._value is None or float(value) == self._value:
+                    return
+        raise ConnectionError(f"/metrics serves {'; '.join(seen) if seen else f'no {self._name} sample'}")

@@ -33,7 +33,18 @@ ENV_PREFIX = "HEALTHGATE_IMAGE_"
 HASH_LABEL = "org.healthgate.content-hash"
 
 # Build order matters only for the log; names missing here are built after these, sorted.
-IMAGE_NAMES = ("postgres", "redis", "prometheus", "alertmanager", "opensearch", "refapp")
+IMAGE_NAMES = (
+    "postgres",
+    "redis",
+    "prometheus",
+    "alertmanager",
+    "opensearch",
+    "refapp",
+    "postgres-exporter",
+    "redis-exporter",
+    "node-exporter",
+    "otelcol",
+)
 
 # Pinned upstream images, used when nothing was built locally (e.g. on a machine with a registry).
 # None: no upstream image exists, the component always runs its local build.
@@ -44,7 +55,16 @@ OFFICIAL_IMAGES: dict[str, str | None] = {
     "prometheus": "prom/prometheus:v2.53.4",
     "alertmanager": "prom/alertmanager:v0.27.0",
     "refapp": None,
+    # The exporters at the versions Debian 12 packages, so both sources expose the same series.
+    "postgres-exporter": "quay.io/prometheuscommunity/postgres-exporter:v0.11.1",
+    "redis-exporter": "oliver006/redis_exporter:v1.45.0",
+    "node-exporter": "prom/node-exporter:v1.5.0",
+    # The contrib distribution holds every component of the local build (healthgate/stack/dockerfiles/otelcol).
+    "otelcol": "otel/opentelemetry-collector-contrib:0.165.0",
 }
+# Earlier content-hash builds kept per image: checkouts side by side (branches, worktrees) on one machine each
+# keep their own build instead of pruning each other's at every `build`.
+KEEP_BUILDS = 4
 
 # Downloads and copied sources live in build/ (git-ignored); caches are not content either.
 HASH_EXCLUDED_TOP_DIRS = frozenset({"build"})
@@ -107,7 +127,7 @@ class BuildResult:
 
     def line(self) -> str:
         size = f"{self.size_mb:8.1f} MB" if self.size_mb is not None else "       - MB"
-        text = f"{self.name:<13} {self.ref:<36} {self.status:<7} {self.seconds:7.1f}s {size}"
+        text = f"{self.name:<17} {self.ref:<42} {self.status:<7} {self.seconds:7.1f}s {size}"
         return f"{text}  {self.detail}" if self.detail else text
 
 
@@ -135,9 +155,14 @@ def resolve_image_source(name: str, image_exists: Callable[[str], bool] | None =
     else:
         known = ", ".join(sorted(OFFICIAL_IMAGES))
         raise ImageError(f"unknown stack image {name!r} (known: {known}); or set {env_var_for(name)}")
+    exists = image_exists or docker_image_exists
+    # The build of exactly this checkout's image folder first: another checkout on the same machine may have
+    # moved the `offline` tag to its own, different build.
+    checkout = checkout_image_ref(name)
+    if checkout is not None and exists(checkout):
+        return checkout, "local"
     if official is None:
         return local, "local"
-    exists = image_exists or docker_image_exists
     if exists(local):
         return local, "local"
     return official, "official"
@@ -260,9 +285,33 @@ def extra_input_files(folder: Path) -> Iterator[tuple[str, Path]]:
             yield f"extra/{line}/{path.relative_to(source).as_posix() if path != source else ''}", path
 
 
+def uses_base_image(folder: Path) -> bool:
+    """Whether the folder's Dockerfile builds on the stack's base image (the collector's starts FROM scratch)."""
+    dockerfile = folder / "Dockerfile"
+    if not dockerfile.is_file():
+        return False
+    lines = dockerfile.read_text(encoding="utf-8", errors="replace").splitlines()
+    return any(line.split()[:1] == ["FROM"] and BASE_IMAGE in line.split() for line in lines)
+
+
+def checkout_image_ref(name: str, base_image_id: str | None = None) -> str | None:
+    """The content-hash tag `build` gives this checkout's image folder as it is now; None when the folder is
+    missing or the base image (part of the hash) is not on this machine."""
+    folder = DOCKERFILES_DIR / name
+    if not (folder / "Dockerfile").is_file():
+        return None
+    if not uses_base_image(folder):
+        base = ""
+    else:
+        base = base_image_id if base_image_id is not None else (image_id(BASE_IMAGE) or "")
+        if not base:
+            return None
+    return local_image_ref(name, content_hash(folder, base)[:12])
+
+
 def content_hash(folder: Path, base_image_id: str) -> str:
     """sha256 over the folder's files (path, executable bit, bytes) except build/, plus the files it lists in
-    ``extra-inputs``, plus the base id."""
+    ``extra-inputs``, plus the base id (empty for an image that does not build on the base)."""
     digest = hashlib.sha256()
     digest.update(f"base\0{base_image_id}\0".encode())
     entries = [(path.relative_to(folder).as_posix(), path) for path in iter_context_files(folder)]
@@ -486,19 +535,23 @@ def _run_prepare(folder: Path, verbose: bool) -> None:
         raise ImageError(f"{script} failed (rc={returncode}), full log {log_path}:\n{_tail(tail)}")
 
 
-def _prune_stale_builds(name: str, keep_tag: str) -> None:
-    """Untag earlier content-hash builds of an image so the cache does not grow without bound.
+def _prune_stale_builds(name: str, keep_tag: str, keep: int = KEEP_BUILDS) -> None:
+    """Untag earlier content-hash builds of an image beyond the newest ``keep``, so the cache does not grow
+    without bound while checkouts side by side keep theirs.
 
     Images still used by a container are left alone (`docker rmi` refuses them without -f)."""
     try:
-        listing = _docker(["image", "ls", f"healthgate/{name}", "--format", "{{.Tag}}"])
+        listing = _docker(["image", "ls", f"healthgate/{name}", "--format", "{{.CreatedAt}}\t{{.Tag}}"])
     except (OSError, subprocess.TimeoutExpired):
         return
-    stale = [
-        local_image_ref(name, tag)
-        for tag in listing.stdout.split()
-        if tag != keep_tag and len(tag) == 12 and all(c in "0123456789abcdef" for c in tag)
-    ]
+    builds = []
+    for line in listing.stdout.splitlines():
+        created, _, tag = line.rpartition("\t")
+        if tag != keep_tag and len(tag) == 12 and all(c in "0123456789abcdef" for c in tag):
+            builds.append((created, tag))
+    # CreatedAt reads "2026-12-01 22:00:00 +0000 UTC": it sorts as text. The current build counts as one kept.
+    builds.sort(reverse=True)
+    stale = [local_image_ref(name, tag) for _, tag in builds[max(keep - 1, 0):]]
     if stale:
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             _docker(["rmi", *stale])
@@ -509,7 +562,7 @@ def build_image(name: str, base_image_id: str, force: bool = False, verbose: boo
     if not (folder / "Dockerfile").is_file():
         raise ImageError(f"no Dockerfile in {folder}")
     started = time.monotonic()
-    digest = content_hash(folder, base_image_id)
+    digest = content_hash(folder, base_image_id if uses_base_image(folder) else "")
     hashed_ref = local_image_ref(name, digest[:12])
     if not force and docker_image_exists(hashed_ref):
         _docker(["tag", hashed_ref, local_image_ref(name)])
@@ -570,7 +623,7 @@ def list_images() -> int:
     for name in names:
         ref, source = resolve_image_source(name)
         present = "present" if docker_image_exists(ref) else "absent"
-        print(f"{name:<13} {ref:<40} {source:<9} {present}")
+        print(f"{name:<17} {ref:<48} {source:<9} {present}")
     return 0
 
 

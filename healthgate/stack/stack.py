@@ -1,5 +1,6 @@
-"""The hermetic stack: PostgreSQL, Redis, OpenSearch, Prometheus, Alertmanager and the reference app
-on one Docker network, published on loopback only, each waited for through its own protocol.
+"""The hermetic stack: PostgreSQL, Redis, OpenSearch, Prometheus, Alertmanager, the reference app, an
+OpenTelemetry Collector and the Prometheus exporters of PostgreSQL, Redis and the host, on one Docker network,
+published on loopback only, each waited for through its own protocol.
 
 ``Stack`` starts and removes the containers; its fault methods break a component and repair it, so
 every check can be proven against a healthy and a broken server. A running stack can be described
@@ -37,7 +38,19 @@ TESTCONTAINERS_ENV_DEFAULTS = {
     "TESTCONTAINERS_RYUK_DISABLED": "true",
     "TESTCONTAINERS_HOST_OVERRIDE": "127.0.0.1",
 }
-ALL_COMPONENTS = ("postgres", "redis", "opensearch", "alertmanager", "refapp", "prometheus")
+# Dependencies first (see each component's depends_on).
+ALL_COMPONENTS = (
+    "postgres",
+    "redis",
+    "opensearch",
+    "alertmanager",
+    "refapp",
+    "postgres-exporter",
+    "redis-exporter",
+    "node-exporter",
+    "otelcol",
+    "prometheus",
+)
 STACK_LABEL = "org.healthgate.stack"
 COMPONENT_LABEL = "org.healthgate.component"
 INJECTED_ALERT_LABEL = "injected_by"
@@ -299,7 +312,7 @@ class Stack:
         container_name = f"healthgate-{self.stack_id}-{name}"
         last_error: Exception | None = None
         for _ in range(3):
-            host_port = _PORTS.take(self.host)
+            host_ports = {port: _PORTS.take(self.host) for port in component.ports}
             container = (
                 DockerContainer(image)
                 .with_name(container_name)
@@ -308,7 +321,8 @@ class Stack:
                 .with_kwargs(labels={STACK_LABEL: self.stack_id, COMPONENT_LABEL: name})
             )
             # A (host, port) tuple publishes on loopback only; with_bind_ports() cannot.
-            cast(dict[str, Any], container.ports)[f"{component.port}/tcp"] = (self.host, host_port)
+            for port, host_port in host_ports.items():
+                cast(dict[str, Any], container.ports)[f"{port}/tcp"] = (self.host, host_port)
             component.configure(container, ctx)
             with self._lock:
                 self._containers[name] = container
@@ -322,7 +336,7 @@ class Stack:
                     continue
                 raise StackError(f"{name}: Docker refused to start {image}: {exc}") from exc
             wrapped = container.get_wrapped_container()
-            state = ComponentState(wrapped.id or "", container_name, image, {component.port: host_port})
+            state = ComponentState(wrapped.id or "", container_name, image, host_ports)
             with self._lock:
                 self._states[name] = state
             return
@@ -385,7 +399,7 @@ class Stack:
         env: dict[str, str] = {}
         for name, state in self._states.items():
             component = components.COMPONENTS[name]
-            env.update(component.env(ctx, self.host, state.ports[component.port]))
+            env.update(component.env(ctx, self.host, state.ports))
         return dict(sorted(env.items()))
 
     def to_json(self) -> str:
@@ -498,8 +512,12 @@ class Stack:
     def alertmanager_url(self) -> str:
         return self._url("alertmanager")
 
+    def otelcol_url(self) -> str:
+        """The collector's health_check extension (:13133); its telemetry and OTLP ports are in env()."""
+        return self._url("otelcol")
+
     def _url(self, name: str) -> str:
-        return self.env()[f"STACK_{name.upper()}_URL"]
+        return self.env()[f"STACK_{name.upper().replace('-', '_')}_URL"]
 
     def postgres_admin_dsn(self) -> str:
         self._state("postgres")

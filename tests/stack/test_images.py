@@ -80,14 +80,63 @@ def test_env_override_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_local_build_before_official(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HEALTHGATE_IMAGE_REDIS", raising=False)
+    monkeypatch.setattr(images, "checkout_image_ref", lambda name: f"healthgate/{name}:0123456789ab")
     asked: list[str] = []
 
     def exists(ref: str) -> bool:
         asked.append(ref)
-        return True
+        return ref.endswith(":offline")
 
     assert images.resolve_image("redis", image_exists=exists) == "healthgate/redis:offline"
-    assert asked == ["healthgate/redis:offline"]
+    assert asked == ["healthgate/redis:0123456789ab", "healthgate/redis:offline"]
+
+
+def test_this_checkout_s_build_before_the_offline_tag(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another checkout on the machine may have moved `offline` to its own build of a different definition."""
+    monkeypatch.delenv("HEALTHGATE_IMAGE_REFAPP", raising=False)
+    monkeypatch.setattr(images, "checkout_image_ref", lambda name: f"healthgate/{name}:0123456789ab")
+    assert images.resolve_image("refapp", image_exists=lambda ref: True) == "healthgate/refapp:0123456789ab"
+    assert images.resolve_image_source("refapp", image_exists=lambda ref: True)[1] == "local"
+
+
+def test_checkout_ref_is_the_tag_build_gives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    folder = make_folder(tmp_path)
+    monkeypatch.setattr(images, "DOCKERFILES_DIR", tmp_path)
+    tag = images.content_hash(folder, BASE_ID)[:12]
+    assert images.checkout_image_ref("svc", BASE_ID) == f"healthgate/svc:{tag}"
+    assert images.checkout_image_ref("svc", "") is None  # base image absent: no build can exist yet
+    assert images.checkout_image_ref("nope", BASE_ID) is None
+
+
+def test_an_image_from_scratch_does_not_hash_the_base(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The collector's image has no base: a re-bootstrapped Debian base must not rebuild it."""
+    folder = make_folder(tmp_path)
+    (folder / "Dockerfile").write_text("FROM scratch\nCOPY build/dist/otelcol /otelcol\n")
+    monkeypatch.setattr(images, "DOCKERFILES_DIR", tmp_path)
+    assert not images.uses_base_image(folder)
+    assert images.checkout_image_ref("svc", BASE_ID) == images.checkout_image_ref("svc", "sha256:" + "1" * 64)
+    real = Path(images.__file__).resolve().parent / "dockerfiles"
+    assert images.uses_base_image(real / "postgres") and not images.uses_base_image(real / "otelcol")
+
+
+def test_collector_image_hash_covers_its_manifest_and_build_script(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    """A warm run reuses the collector image only while what builds the binary is unchanged."""
+    import shutil
+
+    real = Path(images.__file__).resolve().parent / "dockerfiles" / "otelcol"
+    folder = tmp_path / "otelcol"
+    shutil.copytree(real, folder, ignore=shutil.ignore_patterns("build"))
+    before = images.content_hash(folder, "")
+    (folder / "build" / "dist").mkdir(parents=True)
+    (folder / "build" / "dist" / "otelcol-healthgate").write_bytes(b"binary")
+    assert images.content_hash(folder, "") == before  # the binary is made from the hashed files
+    for name in ("manifest.yaml", "prepare.sh", "Dockerfile"):
+        path = folder / name
+        original = path.read_text()
+        path.write_text(original + "\n# changed\n")
+        assert images.content_hash(folder, "") != before, name
+        path.write_text(original)
 
 
 def test_official_when_nothing_local(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,8 +219,8 @@ def test_no_mirror_is_an_error(tmp_path: Path) -> None:
 
 
 class FakeDocker:
-    def __init__(self, present: set[str]) -> None:
-        self.present = present
+    def __init__(self, present: set[str] | list[str]) -> None:
+        self.present = list(present)
         self.commands: list[list[str]] = []
 
     def run_streamed(
@@ -182,11 +231,13 @@ class FakeDocker:
 
     def docker(self, args: Sequence[str], timeout: float = 0) -> subprocess.CompletedProcess[str]:
         self.commands.append(["docker", *args])
-        listing = "\n".join(ref.split(":")[1] for ref in sorted(self.present)) if args[:2] == ["image", "ls"] else ""
+        # CreatedAt in the order the refs were added, oldest first.
+        listing = "\n".join(f"2026-12-01 10:{i:02d}:00 +0000 UTC\t{ref.split(':')[1]}"
+                            for i, ref in enumerate(self.present)) if args[:2] == ["image", "ls"] else ""
         return subprocess.CompletedProcess(["docker", *args], 0, stdout=listing, stderr="")
 
 
-def patch_docker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, present: set[str]) -> FakeDocker:
+def patch_docker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, present: set[str] | list[str]) -> FakeDocker:
     fake = FakeDocker(present)
     monkeypatch.setattr(images, "DOCKERFILES_DIR", tmp_path)
     monkeypatch.setattr(images, "_run_streamed", fake.run_streamed)
@@ -200,14 +251,16 @@ def test_cached_image_skips_prepare_and_build(monkeypatch: pytest.MonkeyPatch, t
     folder = make_folder(tmp_path)
     (folder / "prepare.sh").write_text("exit 1\n")
     tag = images.content_hash(folder, BASE_ID)[:12]
-    present = {f"healthgate/svc:{tag}", "healthgate/svc:offline", "healthgate/svc:0123456789ab"}
+    # Four earlier builds, oldest first: the newest three stay with the current one (KEEP_BUILDS = 4).
+    earlier = [f"healthgate/svc:{n}123456789ab" for n in "0123"]
+    present = [*earlier, f"healthgate/svc:{tag}", "healthgate/svc:offline"]
     fake = patch_docker(monkeypatch, tmp_path, present)
     result = images.build_image("svc", BASE_ID)
     assert (result.status, result.ref) == ("cached", f"healthgate/svc:{tag}")
     assert fake.commands == [
         ["docker", "tag", f"healthgate/svc:{tag}", "healthgate/svc:offline"],
-        ["docker", "image", "ls", "healthgate/svc", "--format", "{{.Tag}}"],
-        ["docker", "rmi", "healthgate/svc:0123456789ab"],
+        ["docker", "image", "ls", "healthgate/svc", "--format", "{{.CreatedAt}}\t{{.Tag}}"],
+        ["docker", "rmi", earlier[0]],
     ]
 
 

@@ -17,16 +17,17 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from healthgate.stack.images import resolve_image
 from healthgate.stack.refapp import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 REFAPP_DIR = ROOT / "healthgate" / "stack" / "refapp"
 DOCKER_DIR = ROOT / "healthgate" / "stack" / "dockerfiles" / "refapp"
-IMAGE = "healthgate/refapp:offline"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -198,7 +199,7 @@ def test_admin_rejects_bad_faults(client: httpx.Client, body: dict[str, object])
 HEALTHY_GAUGES = {
     "ai_response_quality_score": 0.92, "ai_semantic_drift_score": 0.2, "ai_error_budget_burn_rate": 0.5,
     "ai_gdpr_compliance_score": 0.97, "nightscan_prediction_queue_length": 3,
-    "nightscan_model_accuracy": 0.97, "pg_stat_activity_count": 12,
+    "nightscan_model_accuracy": 0.97,
 }
 
 
@@ -216,7 +217,6 @@ def test_metrics_expose_every_family_with_healthy_values(client: httpx.Client) -
     ("quality", "ai_response_quality_score", 0.3), ("drift", "ai_semantic_drift_score", 0.8),
     ("burn_rate", "ai_error_budget_burn_rate", 14.4), ("gdpr", "ai_gdpr_compliance_score", 0.5),
     ("queue", "nightscan_prediction_queue_length", 250), ("accuracy", "nightscan_model_accuracy", 0.81),
-    ("db_connections", "pg_stat_activity_count", 95),
 ])
 def test_gauge_faults(client: httpx.Client, fault: str, metric: str, value: float) -> None:
     set_fault(client, fault, value)
@@ -466,17 +466,22 @@ def test_module_runs_as_a_command() -> None:
         process.wait(10)
 
 
-def _image_present() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(
-        ["docker", "image", "inspect", IMAGE], capture_output=True, timeout=30).returncode == 0
+def _image() -> str | None:
+    """The refapp image of this checkout, when built (another checkout's build may hold the `offline` tag)."""
+    if shutil.which("docker") is None:
+        return None
+    image = resolve_image("refapp")
+    found = subprocess.run(["docker", "image", "inspect", image], capture_output=True, timeout=30).returncode == 0
+    return image if found else None
 
 
 @pytest.mark.stack
 def test_image_serves_the_same_app_on_debian_packages() -> None:
-    if not _image_present():
-        pytest.skip(f"{IMAGE} not built: python -m healthgate.stack.images build refapp")
+    image = _image()
+    if image is None:
+        pytest.skip("the refapp image is not built: python -m healthgate.stack.images build refapp")
     name = f"refapp-selftest-{os.getpid()}"
-    subprocess.run(["docker", "run", "-d", "--rm", "--name", name, "-p", "127.0.0.1::8000", IMAGE],
+    subprocess.run(["docker", "run", "-d", "--rm", "--name", name, "-p", "127.0.0.1::8000", image],
                    check=True, capture_output=True, timeout=60)
     try:
         port = subprocess.run(["docker", "port", name, "8000/tcp"], check=True, capture_output=True,
@@ -494,3 +499,111 @@ def test_image_serves_the_same_app_on_debian_packages() -> None:
                 assert response.status_code == 200
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)
+
+
+# -- OTLP telemetry -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[tuple[str, list[tuple[str, dict[str, object]]]]]:
+    """A stand-in collector on loopback recording every OTLP/HTTP JSON post (the real one is proven in
+    tests/stack/test_telemetry.py)."""
+    import http.server
+    import threading
+
+    received: list[tuple[str, dict[str, object]]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            assert self.headers["Content-Type"] == "application/json"
+            received.append((self.path, json.loads(body)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_app_sends_its_requests_as_otlp_spans_and_a_request_counter(
+        otlp_receiver: tuple[str, list[tuple[str, dict[str, object]]]]) -> None:
+    from healthgate.stack.refapp import create_app
+    from healthgate.stack.refapp.telemetry import OtlpConfig
+
+    endpoint, received = otlp_receiver
+    config = OtlpConfig(endpoint, "ai-app", "refapp-test", metric_interval_s=0.2, span_interval_s=0.2)
+    url, stop = serve_in_thread(app=create_app(telemetry=config))
+    try:
+        with httpx.Client(base_url=url, timeout=5) as http:
+            for _ in range(3):
+                assert http.get("/health").status_code == 200
+
+            def spans() -> list[Any]:
+                return [s for path, body in received if path == "/v1/traces"
+                        for s in body["resourceSpans"][0]["scopeSpans"][0]["spans"]]  # type: ignore[index]
+
+            def counted() -> int:
+                points = [body["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["sum"]  # type: ignore[index]
+                          ["dataPoints"][0]["asInt"] for path, body in received if path == "/v1/metrics"]
+                return max((int(p) for p in points), default=-1)
+
+            deadline = time.monotonic() + 10
+            while (len(spans()) < 3 or counted() < 3 or http.get("/admin/telemetry").json()["spans_sent"] < 3) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+            traces = [body for path, body in received if path == "/v1/traces"]
+            metrics_posts = [body for path, body in received if path == "/v1/metrics"]
+            assert traces and metrics_posts, received
+            resource_spans = traces[0]["resourceSpans"][0]  # type: ignore[index]
+            assert {"key": "service.name", "value": {"stringValue": "ai-app"}} in \
+                resource_spans["resource"]["attributes"]
+            health = [s for s in spans() if s["name"] == "GET /health"]
+            assert len(health) == 3
+            assert re.fullmatch(r"[0-9a-f]{32}", health[0]["traceId"]) and re.fullmatch(r"[0-9a-f]{16}",
+                                                                                        health[0]["spanId"])
+            assert {"key": "http.response.status_code", "value": {"intValue": "200"}} in health[0]["attributes"]
+            assert int(health[0]["endTimeUnixNano"]) >= int(health[0]["startTimeUnixNano"])
+            metric = metrics_posts[-1]["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]  # type: ignore[index]
+            assert (metric["name"], metric["sum"]["aggregationTemporality"], metric["sum"]["isMonotonic"]) == \
+                ("ai_app.requests", 2, True)
+            assert counted() >= 3
+            status = http.get("/admin/telemetry").json()
+            assert (status["sending"], status["failed_posts"], status["spans_sent"] >= 3) == (True, 0, True)
+
+            set_fault(http, "telemetry_off")
+            time.sleep(0.5)  # a post under way when the fault is set may still land
+            received.clear()
+            http.get("/health")
+            time.sleep(1.0)
+            assert received == []
+            assert http.get("/admin/telemetry").json()["sending"] is False
+            http.post("/admin/reset")
+            http.get("/health")
+            deadline = time.monotonic() + 10
+            while not any(path == "/v1/traces" for path, _ in received) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert any(path == "/v1/traces" for path, _ in received), "sending resumed after the reset"
+    finally:
+        stop()
+
+
+def test_app_without_an_otlp_endpoint_sends_nothing() -> None:
+    from healthgate.stack.refapp.telemetry import OtlpConfig
+
+    assert OtlpConfig.from_environ({}) is None
+    config = OtlpConfig.from_environ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otelcol:4318/",
+                                      "OTEL_METRIC_EXPORT_INTERVAL": "2000"})
+    assert config is not None
+    assert (config.endpoint, config.service_name, config.metric_interval_s, config.span_interval_s) == \
+        ("http://otelcol:4318", "ai-lab-app", 2.0, 5.0)

@@ -79,7 +79,8 @@ def test_generated_prometheus_config_passes_promtool(names: tuple[str, ...], tmp
     config.write_text(components.render_prometheus_config(frozenset(names)))
     check_with("promtool", "check", "config", str(config))
     jobs = [job["job_name"] for job in yaml.safe_load(config.read_text())["scrape_configs"]]
-    assert jobs == [n for n in ("prometheus", "alertmanager", "refapp") if n in names] + ["healthgate"]
+    assert jobs == [n for n in ("prometheus", "alertmanager", "refapp", "postgres-exporter", "redis-exporter",
+                                "node-exporter", "otelcol") if n in names] + ["healthgate"]
 
 
 def test_rule_files_pass_promtool() -> None:
@@ -162,7 +163,12 @@ def test_env_points_every_component_at_loopback(stack: Stack, stack_env: dict[st
     urls = {k: v for k, v in stack_env.items() if k.endswith("_URL") and "REDIS" not in k}
     assert sorted(urls) == [
         "STACK_ALERTMANAGER_URL",
+        "STACK_NODE_EXPORTER_URL",
         "STACK_OPENSEARCH_URL",
+        "STACK_OTELCOL_METRICS_URL",
+        "STACK_OTELCOL_OTLP_URL",
+        "STACK_OTELCOL_URL",
+        "STACK_POSTGRES_EXPORTER_URL",
         "STACK_PROMETHEUS_URL",
         "STACK_REFAPP_URL",
     ]
@@ -240,7 +246,8 @@ def target_health(stack: Stack) -> dict[str, str]:
 @pytest.mark.stack
 @REFAPP_FAULTS
 def test_prometheus_sees_a_paused_refapp_down_then_up(stack: Stack) -> None:
-    all_up = {"prometheus": "up", "alertmanager": "up", "refapp": "up"}
+    all_up = dict.fromkeys(("prometheus", "alertmanager", "refapp", "postgres-exporter", "redis-exporter",
+                            "node-exporter", "otelcol"), "up")
     eventually(lambda: target_health(stack), lambda h: h == all_up, 15, "every scrape target up")
     stack.pause("refapp")
     try:

@@ -88,3 +88,14 @@ def test_a_documented_profile_snippet_loads(where, text, tmp_path):
     named = [*profile.header.checks, *(name for targets in profile.targets.values() for settings in targets.values()
                                        for name in settings.checks), *(w.check for w in profile.header.waivers)]
     assert not set(named) - CHECK_NAMES, f"{where}: no check named {sorted(set(named) - CHECK_NAMES)}"
+
+
+def test_the_demo_judges_nightscan_by_nightscan_s_own_expectations():
+    """The demo's `nightscan` Prometheus target repeats nightscan.yaml's alerts and figures (a profile extends only
+    one other): the copy must not drift from the original."""
+    def prometheus(name: str, target: str) -> dict:
+        return yaml.safe_load((ROOT / "profiles" / f"{name}.yaml").read_text())["targets"]["prometheus"][target]
+
+    original, copy = prometheus("nightscan", "main"), prometheus("demo", "nightscan")
+    assert copy["expectations"] == original["expectations"]
+    assert copy["expect_rules"] == original["expect_rules"]

@@ -8,6 +8,12 @@ CREATE ROLE ${monitor_user} LOGIN PASSWORD '${monitor_password}';
 GRANT pg_monitor TO ${monitor_user};
 GRANT CONNECT ON DATABASE ${database} TO ${monitor_user};
 
+-- postgres_exporter's login: the same statistics, and no table at all (its default queries read only
+-- pg_stat_* and pg_settings).
+CREATE ROLE ${exporter_user} LOGIN PASSWORD '${exporter_password}';
+GRANT pg_monitor TO ${exporter_user};
+GRANT CONNECT ON DATABASE ${database} TO ${exporter_user};
+
 CREATE TABLE detections (
     id bigserial PRIMARY KEY,
     species text NOT NULL,

@@ -7,6 +7,7 @@ import argparse
 import uvicorn
 
 from .app import create_app
+from .telemetry import OtlpConfig
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,7 +18,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--access-log", action="store_true",
                         help="log every request (off by default: Prometheus scrapes every 2 s)")
     args = parser.parse_args(argv)
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level,
+    # OTLP is configured as an OpenTelemetry SDK is, by OTEL_* variables (see telemetry.py); none, no telemetry.
+    app = create_app(telemetry=OtlpConfig.from_environ())
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 access_log=args.access_log, lifespan="off")
 
 

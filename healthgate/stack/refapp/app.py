@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import guardrails, mimic
 from .state import FAULTS, State
+from .telemetry import OtlpConfig, OtlpSender
 
 MODEL_VERSION = os.environ.get("MODEL_VERSION", "nightscan-owl-2.3.0")
 REFUSAL = "I can't help with that."
@@ -39,35 +41,48 @@ class FaultsAndTraffic:
     A pure ASGI wrapper rather than a Starlette middleware class so it behaves the same on every
     starlette version and never buffers streamed bodies. Admin requests bypass it so a broken app
     can always be repaired; /metrics is never failed by `errors`, otherwise Prometheus could not
-    see the error counters that fault is meant to raise.
+    see the error counters that fault is meant to raise. With a telemetry sender, every request it
+    serves becomes a span.
     """
 
-    def __init__(self, app: ASGIApp, state: State) -> None:
-        self.app, self.state = app, state
+    def __init__(self, app: ASGIApp, state: State, sender: OtlpSender | None = None) -> None:
+        self.app, self.state, self.sender = app, state, sender
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] != "http" or path.startswith("/admin"):
             await self.app(scope, receive, send)
             return
+        if self.sender is not None:
+            self.sender.start()
+        started_ns = time.time_ns()
+        status = 500  # what a request that raises is answered
         if delay := self.state.number("slow"):
             await asyncio.sleep(delay)
 
         async def counting_send(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                self.state.record_request(path, message["status"])
+                status = message["status"]
+                self.state.record_request(path, status)
             await send(message)
 
-        if path != "/metrics" and self.state.should_fail():
-            failure = JSONResponse({"error": "internal server error", "injected": True}, status_code=500)
-            await failure(scope, receive, counting_send)
-            return
-        await self.app(scope, receive, counting_send)
+        try:
+            if path != "/metrics" and self.state.should_fail():
+                failure = JSONResponse({"error": "internal server error", "injected": True}, status_code=500)
+                await failure(scope, receive, counting_send)
+                return
+            await self.app(scope, receive, counting_send)
+        finally:
+            if self.sender is not None:
+                self.sender.record_span(scope.get("method", "GET"), path, status, started_ns, time.time_ns())
 
 
-def create_app(state: State | None = None) -> FaultsAndTraffic:
-    """A fresh application with its own fault and counter state (one per in-process server)."""
+def create_app(state: State | None = None, telemetry: OtlpConfig | None = None) -> FaultsAndTraffic:
+    """A fresh application with its own fault and counter state (one per in-process server); with ``telemetry``,
+    it sends its spans and metrics to that OTLP endpoint."""
     state = state or State()
+    sender = OtlpSender(telemetry, state) if telemetry is not None else None
 
     def garbage() -> Response | None:
         kind = state.faults.get("garbage")
@@ -160,6 +175,12 @@ def create_app(state: State | None = None) -> FaultsAndTraffic:
         return JSONResponse({"faults": state.faults,
                              "known": {name: spec.help for name, spec in FAULTS.items()}})
 
+    async def telemetry_status(request: Request) -> Response:
+        if sender is None:
+            return JSONResponse({"endpoint": None, "sending": False})
+        return JSONResponse({"endpoint": sender.config.endpoint, "service_name": sender.config.service_name,
+                             "sending": sender.sending, **vars(sender.stats)})
+
     async def index(request: Request) -> Response:
         paths = sorted({route.path for route in starlette_app.routes if isinstance(route, Route)})
         return JSONResponse({"service": "healthgate reference application", "version": state.version(),
@@ -176,9 +197,10 @@ def create_app(state: State | None = None) -> FaultsAndTraffic:
         Route("/admin/fault", clear_faults, methods=["DELETE"]),
         Route("/admin/reset", clear_faults, methods=["POST"]),
         Route("/admin/faults", list_faults),
+        Route("/admin/telemetry", telemetry_status),
         *mimic.routes(state, garbage),
     ])
-    return FaultsAndTraffic(starlette_app, state)
+    return FaultsAndTraffic(starlette_app, state, sender)
 
 
 async def _json_object(request: Request) -> dict[str, Any] | None:

@@ -48,8 +48,8 @@ FAULTS: dict[str, FaultSpec] = {
     "gdpr": FaultSpec("number", "ai_gdpr_compliance_score value"),
     "queue": FaultSpec("number", "nightscan_prediction_queue_length value"),
     "accuracy": FaultSpec("number", "nightscan_model_accuracy value"),
-    "db_connections": FaultSpec("number", "pg_stat_activity_count value"),
     "guardrails_off": FaultSpec("flag", "/chat refuses nothing and redacts nothing"),
+    "telemetry_off": FaultSpec("flag", "no OTLP spans or metrics are sent (with OTEL_EXPORTER_OTLP_ENDPOINT set)"),
     "version": FaultSpec("text", "version string reported by /health"),
     "mimic_unhealthy": FaultSpec("products", "comma-separated products: " + "|".join(MIMIC_PRODUCTS)),
     "fluentbit_health_check_off": FaultSpec("flag", "/mimic/fluentbit answers as Fluent Bit's default "
@@ -67,7 +67,6 @@ GAUGES: dict[str, tuple[str, float, str]] = {
     "ai_gdpr_compliance_score": ("GDPR compliance score (0..1).", 0.97, "gdpr"),
     "nightscan_prediction_queue_length": ("Prediction jobs waiting.", 3.0, "queue"),
     "nightscan_model_accuracy": ("Accuracy of the deployed model on the validation set.", 0.97, "accuracy"),
-    "pg_stat_activity_count": ("Open database connections (pg_stat_activity rows).", 12.0, "db_connections"),
 }
 
 COUNTERS: dict[str, str] = {
