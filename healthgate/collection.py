@@ -11,6 +11,7 @@ import pytest
 
 from healthgate import pytest_compat, resources, waiver_review, waivers
 from healthgate.check import REGISTRY, spec_of
+from healthgate.errors import CheckError
 from healthgate.profile import PROFILE_ENV
 from healthgate.run_state import ITEM, STATE, ItemInfo, RunState
 from healthgate.targets import KINDS
@@ -137,6 +138,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             eventually=override.eventually or target.settings.eventually,
             waiver=waivers.find(state.profile.header.waivers, spec.name, target.id),
         )
+        pytest_compat.report_errors_without_traceback(item, (CheckError,))
         keep.append(item)
     _reject_unknown_overrides(config, state, collected_kinds)
     shard = config.stash.get(SHARD, None)
