@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="demo: profiles/demo.yaml on the Docker stack (full default); native: host servers")
     parser.add_argument("--http-sizes", default=None, help="e.g. 10,100,1000")
     parser.add_argument("--wan-sizes", default=None, help="e.g. 10,100,300,1000")
+    parser.add_argument("--workers", default=None, metavar="N,N",
+                        help="-n values for the far and black-holed cases (default 0,2)")
     parser.add_argument("--goss", default=None, metavar="PATH",
                         help="a goss binary: compare with it on the one-GET-per-target workloads")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (profiles, logs, probes)")
@@ -118,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes = dataclasses.replace(sizes, http=tuple(int(x) for x in args.http_sizes.split(",")))
     if args.wan_sizes:
         sizes = dataclasses.replace(sizes, wan=tuple(int(x) for x in args.wan_sizes.split(",")))
+    if args.workers:
+        workers = tuple(w.strip() for w in args.workers.split(",") if w.strip())
+        sizes = dataclasses.replace(sizes, wan_workers=workers, wan_one_get_workers=workers, hung_workers=workers)
     if args.goss:
         if not os.access(args.goss, os.X_OK):
             parser.error(f"--goss={args.goss}: not an executable file")
