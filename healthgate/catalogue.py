@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from healthgate import self_tests
-from healthgate.check import REGISTRY, CheckSpec
+from healthgate.check import CheckSpec, spec_of
 from healthgate.targets import KINDS, available_kinds, settings_model
 
 _SHORT = {"pre_deploy": "pre", "post_deploy": "post", "post_recovery": "recovery", "daily": "daily",
@@ -18,9 +18,16 @@ _SHORT = {"pre_deploy": "pre", "post_deploy": "post", "post_recovery": "recovery
 
 
 def _load_checks(root: Path) -> list[CheckSpec]:
+    """The suite's checks, read from its check modules: the registry also holds any check a test process
+    declared for itself (plugin tests run their own check files in-process)."""
+    specs = {}
     for path in sorted((root / "checks").glob("test_*.py")):
-        importlib.import_module(f"checks.{path.stem}")
-    return sorted(REGISTRY.values(), key=lambda s: (list(KINDS).index(s.kind), s.name))
+        module = importlib.import_module(f"checks.{path.stem}")
+        for value in vars(module).values():
+            spec = spec_of(value)
+            if spec is not None:
+                specs[spec.key] = spec
+    return sorted(specs.values(), key=lambda s: (list(KINDS).index(s.kind), s.name))
 
 
 def _first_sentence(spec: CheckSpec) -> str:

@@ -281,6 +281,11 @@ import pytest
 from healthgate.run_state import ITEM
 
 
+def pytest_healthgate_check_observed(item, failed):
+    with open("observed.txt", "a") as out:
+        out.write(f"{item.name} {item.stash[ITEM].target._client is None}\\n")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item):
     result = yield
@@ -295,10 +300,13 @@ def test_a_targets_connection_is_closed_after_its_last_selected_check(pytester, 
     setup(pytester, profile_for(http_server.url))
     pytester.path.joinpath("checks", "conftest.py").write_text(RECORDER)
     assert run(pytester, "--profile=profile.yaml", "-m", "daily", "-p", "no:randomly").ret == 0
-    assert (pytester.path / "closed.txt").read_text().splitlines() == [
-        "test_health_endpoint[http:web] False",  # still needed by the next check
-        "test_soft[http:web] True",  # the last daily check of http:web (test_pre_only is not selected)
+    # observed ahead, in the target's own thread: open after each check, the next one still needs it
+    assert (pytester.path / "observed.txt").read_text().splitlines() == [
+        "test_health_endpoint[http:web] False",
+        "test_soft[http:web] False",
     ]
+    # closed by the time the last daily check of http:web is reported (test_pre_only is not selected)
+    assert (pytester.path / "closed.txt").read_text().splitlines()[-1] == "test_soft[http:web] True"
 
 
 WORKERS = '''
