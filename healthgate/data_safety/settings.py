@@ -120,7 +120,7 @@ class RedisBaseline(Model):
 
 
 class OpenSearchBaseline(Model):
-    index_patterns: tuple[str, ...] = Field(min_length=1, description="index patterns counted with _count")
+    index_patterns: tuple[str, ...] = Field(min_length=1, description="index patterns counted (a _search of size 0)")
     tolerance: dict[str, Tolerance] = Field(default_factory=dict, description="documents a pattern may lose "
                                                                               "(default 0)")
 

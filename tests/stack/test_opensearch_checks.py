@@ -30,6 +30,8 @@ from healthgate.testing import Outcome, make_target, run_check
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("stack-opensearch")]
 
 LOGS = "ai-logs-healthgate-test"
+LEGACY = "ai-logs-healthgate-legacy"
+SLOW = "ai-logs-healthgate-slow"
 YELLOW = "healthgate-yellow"
 RED = "healthgate-red"
 REPO = "healthgate_test_repo"
@@ -294,6 +296,88 @@ def test_security_threats_fail_naming_count_with_redacted_samples(stack: Stack, 
         assert tolerant.status == "passed", tolerant
 
 
+def test_partial_answers_are_could_not_check_rather_than_a_low_count(stack: Stack, admin: httpx.Client) -> None:
+    """A second index of the pattern maps @timestamp as a number, as an old shipper's template did: the window's
+    range query fails on its shard, and OpenSearch still answers HTTP 200 with the count of the other shard, which
+    holds none of the errors."""
+    window = {"query": {"bool": {"filter": [{"range": {"@timestamp": {"gte": "now-900s"}}}]}}, "size": 0,
+              "track_total_hits": True}
+    counting = (checks.test_logs_arriving, checks.test_error_logs, checks.test_security_threats)
+    with log_docs(admin, recent(5)):
+        for check in counting:
+            healthy = run(check, stack)
+            assert healthy.status == "passed", healthy
+
+        mappings = {"properties": {"@timestamp": {"type": "long"}, "level": {"type": "keyword"},
+                                   "event_type": {"type": "keyword"}}}
+        ok(admin.put(f"/{LEGACY}", json={"settings": {"number_of_shards": 1, "number_of_replicas": 0},
+                                         "mappings": mappings}))
+        try:
+            now_ms = int(time.time() * 1000)
+            lines = []
+            for n in range(60):
+                lines += ['{"index": {}}', json.dumps({"@timestamp": now_ms - n * 1000, "level": "error",
+                                                       "event_type": "security_threat"})]
+            response = ok(admin.post(f"/{LEGACY}/_bulk", params={"refresh": "true"}, content="\n".join(lines) + "\n",
+                                     headers={"Content-Type": "application/x-ndjson"}))
+            assert response["errors"] is False, response
+            answer = admin.post("/ai-logs-*/_search", json=window)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["_shards"]["failed"] == 1, answer.text
+            assert answer.json()["hits"]["total"]["value"] == 5, answer.text  # only the shard that answered
+
+            expected = (f"POST {stack.opensearch_url()}/ai-logs-*/_search answered with partial results, so the "
+                        f"count is not judged: 1 of 2 shards failed: {LEGACY}[0]: query_shard_exception: failed to "
+                        'create query: For input string: "now-900s" — the query failed on some shards of ai-logs-*')
+            for check in counting:
+                outcome = run(check, stack)
+                assert outcome.status == "broken", outcome
+                assert outcome.message.startswith(expected), outcome
+                assert outcome.message.endswith("see docs/runbooks/opensearch.md#partial-results"), outcome
+        finally:
+            delete_index(admin, LEGACY)
+
+        for check in counting:
+            assert run(check, stack).status == "passed"
+
+
+def test_a_search_that_outlasts_its_timeout_is_could_not_check(stack: Stack, admin: httpx.Client) -> None:
+    """The client bounds every search to 80% of the read timeout: a slow error query (a script over 20,000 recent
+    documents, several times that long on the stack's node) stops there and the node answers HTTP 200 with
+    ``timed_out`` and the count so far, before the read timeout. The documents are spread over 40 segments, since
+    the node looks at the clock between batches of documents, and a batch never spans two segments."""
+    settings = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": -1,
+                "merge.policy.segments_per_tier": 100, "merge.policy.max_merge_at_once": 100}
+    ok(admin.put(f"/{SLOW}", json={"settings": settings, "mappings": {"properties": {"@timestamp": {"type": "date"}}}}))
+    try:
+        for batch in range(40):
+            lines = []
+            for n in range(500):
+                lines += ['{"index": {}}', json.dumps(stamped(timedelta(milliseconds=10 * (batch * 500 + n))))]
+            response = ok(admin.post(f"/{SLOW}/_bulk", params={"refresh": "true"}, content="\n".join(lines) + "\n",
+                                     headers={"Content-Type": "application/x-ndjson"}))
+            assert response["errors"] is False, response
+        slow = {"script": {"script": {"source": "int n = 0; for (int i = 0; i < params.k; i++) { n += i; } "
+                                                "return n != 1;", "params": {"k": 60_000}}}}
+        target = make_target("opensearch", {"url": stack.opensearch_url(), "logs": {"error_query": slow}},
+                             timeouts=Timeouts(connect=2, read=8))
+        try:
+            started = time.monotonic()
+            outcome = run_check(checks.test_error_logs, target)
+            elapsed = time.monotonic() - started
+        finally:
+            target.close()
+        assert outcome.status == "broken", outcome
+        assert outcome.message.startswith(
+            f"POST {stack.opensearch_url()}/ai-logs-*/_search answered with partial results, so the count is not "
+            "judged: the search timed out after "), outcome
+        assert " ms — the cluster did not finish the search within its timeout (6400ms): is it overloaded" \
+            in outcome.message, outcome
+        assert elapsed >= 6.4, elapsed  # the node searched until its timeout, and the client waited
+    finally:
+        delete_index(admin, SLOW)
+
+
 # ----------------------------------------------------------------------------------------------- snapshots
 
 
@@ -331,7 +415,7 @@ def test_snapshot_age_judges_the_newest_successful_snapshot(stack: Stack, admin:
 
 
 def test_stopped_node_is_unreachable_once_then_other_checks_fail_fast(stack: Stack) -> None:
-    target = make_target("opensearch", {"url": stack.opensearch_url()}, timeouts=Timeouts(connect=2, read=5))
+    target = make_target("opensearch", {"url": stack.opensearch_url()}, timeouts=Timeouts(connect=2, read=8))
     try:
         assert run_check(checks.test_cluster_health, target).status == "passed"
         target.close()

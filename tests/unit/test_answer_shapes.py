@@ -52,12 +52,12 @@ PARSERS: dict[str, tuple[Callable[[Any], Any], list[Any]]] = {
         {"nodes": {"n1": {"fs": {"total": {"total_in_bytes": "100"}}}}},
         {"nodes": {"n1": {"fs": {"total": {"total_in_bytes": NAN}}}}},
         {"nodes": {"n1": {"fs": {"total": {"total_in_bytes": 100, "available_in_bytes": None}}}}}]),
-    "opensearch count": (lambda data: os_facts.parse_count(data, "logs-*", {}), [
-        *OBJECT_WANTED, {}, {"count": "5"}, {"count": NAN}, {"count": 5, "_shards": []},
-        {"count": 5, "_shards": {"failed": "0"}}]),
     "opensearch search": (lambda data: os_facts.parse_hits(data, "logs-*", {}), [
-        *OBJECT_WANTED, {"hits": []}, _hits(total="many"), _hits(total={"value": "1"}), _hits(total=None),
-        _hits(hits={"_id": 1}), _hits(hits=[1]), _hits(hits=[{"_source": ["a"]}])]),
+        *OBJECT_WANTED, {}, {"hits": []}, _hits(total="many"), _hits(total={"value": "1"}), _hits(total=None),
+        _hits(hits={"_id": 1}), _hits(hits=[1]), _hits(hits=[{"_source": ["a"]}]),
+        {**_hits(), "timed_out": "false"}, {**_hits(), "timed_out": None}, {**_hits(), "_shards": []},
+        {**_hits(), "_shards": {"failed": "0"}}, {**_hits(), "_shards": {"failed": NAN}},
+        {**_hits(), "_shards": {"failed": 1, "total": "5"}}, {**_hits(), "_clusters": {"skipped": "1"}}]),
     "opensearch snapshots": (os_facts.parse_snapshots, [
         *OBJECT_WANTED, {"snapshots": {}}, {"snapshots": [1]}, {"snapshots": [{"snapshot": "s"}]},
         {"snapshots": [{"snapshot": "s", "state": "SUCCESS", "end_time_in_millis": "12"}]},

@@ -3,6 +3,7 @@ and errors (httpx's mock transport stands in for the node)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -154,17 +155,55 @@ def test_connection_errors_and_timeouts_are_unreachable() -> None:
         client_answering(hang).health()
 
 
-def test_count_sends_the_query_and_refuses_empty_patterns() -> None:
+def test_count_is_a_bounded_search_of_size_0_and_refuses_empty_patterns() -> None:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"count": 3, "_shards": {"failed": 1}})
+        return httpx.Response(200, json={"timed_out": False, "_shards": {"total": 2, "failed": 0},
+                                         "hits": {"total": {"value": 3, "relation": "eq"}, "hits": []}})
 
     counted = client_answering(handler).count("ai-logs-*", {"query": {"match_all": {}}})
-    assert (counted.count, counted.shards_failed) == (3, 1)
+    assert counted.count == 3
     request = seen[0]
     assert request.method == "POST"
-    assert request.url.path == "/ai-logs-*/_count"
+    assert request.url.path == "/ai-logs-*/_search"
     assert request.url.params["allow_no_indices"] == "false"
-    assert request.content == b'{"query":{"match_all":{}}}'
+    sent = {"query": {"match_all": {}}, "size": 0, "track_total_hits": True, "timeout": "1600ms"}
+    assert json.loads(request.content) == sent == counted.body
+
+
+def test_every_search_sends_a_timeout_below_the_read_timeout() -> None:
+    bodies: list[Any] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"hits": {"total": {"value": 0}, "hits": []}})
+
+    client = client_answering(handler)
+    client.search("ai-logs-*", {"query": {"match_all": {}}})
+    client.newest_timestamp("ai-logs-*", "@timestamp")
+    client.documents("ai-logs-*")
+    assert [b["timeout"] for b in bodies] == ["1600ms"] * 3
+    assert Client(Settings(url="http://x:9200"), Timeouts(read=0.0005)).search_timeout() == "1ms"
+
+
+PARTIAL = {"took": 12, "timed_out": False, "hits": {"total": {"value": 0, "relation": "eq"}, "hits": []},
+           "_shards": {"total": 2, "successful": 1, "skipped": 0, "failed": 1, "failures": [
+               {"shard": 0, "index": "ai-logs-old", "reason": {"type": "query_shard_exception",
+                                                               "reason": "failed to create query"}}]}}
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c.count("ai-logs-*", {}),
+    lambda c: c.search("ai-logs-*", {}),
+    lambda c: c.documents("ai-logs-*"),
+    lambda c: c.newest_timestamp("ai-logs-*", "@timestamp"),
+])
+def test_a_partial_answer_is_never_a_count(call: Callable[[Client], Any]) -> None:
+    with pytest.raises(BadResponse) as raised:
+        call(client_answering(answer(200, PARTIAL)))
+    assert raised.value.what == ("POST http://os.internal:9200/ai-logs-*/_search answered with partial results, so "
+                                 "the count is not judged: 1 of 2 shards failed: ai-logs-old[0]: "
+                                 "query_shard_exception: failed to create query")
+    assert type(raised.value) is BadResponse

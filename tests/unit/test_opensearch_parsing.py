@@ -1,9 +1,11 @@
-"""Pure logic of the OpenSearch target: watermarks, effective settings, node disks, queries, snapshots."""
+"""Pure logic of the OpenSearch target: watermarks, effective settings, node disks, queries, partial answers,
+snapshots."""
 
 from __future__ import annotations
 
 import pytest
 
+from healthgate.errors import BadResponse
 from healthgate.targets.opensearch.facts import (
     NodeDisk,
     Snapshot,
@@ -12,7 +14,9 @@ from healthgate.targets.opensearch.facts import (
     error_of,
     newest_successful,
     node_disks,
+    parse_hits,
     parse_watermark,
+    partial,
     trim_doc,
     window_query,
 )
@@ -118,3 +122,72 @@ def test_sample_docs_are_one_bounded_line() -> None:
 def test_base_url_drops_credentials_and_trailing_slash() -> None:
     assert base_url("https://mon:s3cret@logs.internal:9200/") == "https://logs.internal:9200"
     assert base_url("http://[::1]:9200/prefix/") == "http://[::1]:9200/prefix"
+
+
+# Answers of a real OpenSearch 2.19.6 node (the stack's image) to the size-0 searches the client sends, captured
+# with two indices matching ai-logs-*: one mapping @timestamp as date, one (ai-logs-bad) as long, where the range
+# query of the window fails; and a script query over 50,000 documents with a 1ms timeout.
+COMPLETE = {"took": 7, "timed_out": False, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+            "hits": {"total": {"value": 1, "relation": "eq"}, "max_score": None, "hits": []}}
+SHARD_FAILED = {
+    "took": 58, "timed_out": False,
+    "_shards": {"total": 3, "successful": 2, "skipped": 0, "failed": 1, "failures": [{
+        "shard": 0, "index": "ai-logs-bad", "node": "mzJLYltXSieSUUu8GTd_5g",
+        "reason": {"type": "query_shard_exception", "reason": 'failed to create query: For input string: "now-900s"',
+                   "index": "ai-logs-bad", "index_uuid": "CTgvHqYgSD2fstO62qid5A",
+                   "caused_by": {"type": "number_format_exception", "reason": 'For input string: "now-900s"'}}}]},
+    "hits": {"total": {"value": 1, "relation": "eq"}, "max_score": None, "hits": []}}
+TIMED_OUT = {"took": 60, "timed_out": True, "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+             "hits": {"total": {"value": 593, "relation": "eq"}, "max_score": None, "hits": []}}
+WHERE = "POST http://os:9200/ai-logs-*/_search"
+
+
+def test_a_complete_answer_is_counted() -> None:
+    assert parse_hits(COMPLETE, "ai-logs-*", {}, WHERE).total == 1
+    assert partial(COMPLETE) == {}
+
+
+def test_failed_shards_are_could_not_check_naming_the_first_failure() -> None:
+    with pytest.raises(BadResponse) as raised:
+        parse_hits(SHARD_FAILED, "ai-logs-*", {"timeout": "8000ms"}, WHERE)
+    assert raised.value.what == (
+        f"{WHERE} answered with partial results, so the count is not judged: 1 of 3 shards failed: ai-logs-bad[0]: "
+        'query_shard_exception: failed to create query: For input string: "now-900s"')
+    assert raised.value.hint.startswith("the query failed on some shards of ai-logs-*: a field it uses mapped with "
+                                        "another type in one index (GET ai-logs-*/_mapping/field/<field>)")
+    assert raised.value.hint.endswith("see docs/runbooks/opensearch.md#partial-results")
+
+
+def test_a_timed_out_search_is_could_not_check_with_its_duration() -> None:
+    with pytest.raises(BadResponse) as raised:
+        parse_hits(TIMED_OUT, "ai-logs-*", {"timeout": "8000ms"}, WHERE)
+    assert raised.value.what == (f"{WHERE} answered with partial results, so the count is not judged: the search "
+                                 "timed out after 60 ms")
+    assert raised.value.hint.startswith("the cluster did not finish the search within its timeout (8000ms): is it "
+                                        "overloaded (GET _nodes/hot_threads")
+
+
+def test_every_partiality_is_named_and_totals_are_optional() -> None:
+    answer = {**TIMED_OUT, "_shards": {"failed": 2}, "_clusters": {"total": 3, "successful": 2, "skipped": 1}}
+    assert partial(answer) == {"timed_out": "the search timed out after 60 ms", "shards": "2 shard(s) failed",
+                               "clusters": "1 of 3 clusters skipped"}
+    assert partial({"timed_out": True, "hits": {}}) == {"timed_out": "the search timed out"}
+
+
+def test_the_failure_reason_is_redacted_before_it_is_cut_to_200_characters() -> None:
+    secret_url = "https://mon:hunter2pass@proxy.internal/"
+    failures = [{"shard": 4, "index": "ai-logs-x", "reason": {"type": "x_exception",
+                                                               "reason": "x" * 150 + " " + secret_url + "y" * 500}}]
+    answer = {**COMPLETE, "_shards": {"total": 5, "failed": 2, "failures": failures}}
+    shards = partial(answer)["shards"]
+    assert shards.startswith("2 of 5 shards failed: ai-logs-x[4]: x_exception: xxx")
+    assert "hunter2" not in shards and "hunt" not in shards
+    assert len(shards.split(": ", 1)[1]) == 200 and shards.endswith("…")
+    assert partial({**COMPLETE, "_shards": {"failed": 1, "failures": ["plain"]}})["shards"] == \
+        '1 shard(s) failed: "plain"'
+
+
+def test_a_total_that_is_only_a_lower_bound_is_not_a_count() -> None:
+    answer = {**COMPLETE, "hits": {"total": {"value": 10000, "relation": "gte"}, "hits": []}}
+    with pytest.raises(BadResponse, match="hits.total is a lower bound"):
+        parse_hits(answer, "ai-logs-*", {}, WHERE)

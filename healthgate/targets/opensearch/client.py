@@ -9,6 +9,7 @@ from healthgate.errors import AuthFailed, BadResponse, PermissionMissing
 from healthgate.targets.base import Client as BaseClient
 from healthgate.targets.base import Timeouts
 from healthgate.targets.opensearch.facts import (
+    SEARCH_TIMEOUT_SHARE,
     Count,
     DiskSettings,
     Health,
@@ -21,7 +22,6 @@ from healthgate.targets.opensearch.facts import (
     error_of,
     index_names,
     node_disks,
-    parse_count,
     parse_health,
     parse_hits,
     parse_shards,
@@ -136,22 +136,33 @@ class Client(BaseClient):
                               hint="does the monitoring role see node stats (cluster_monitor)?")
         return nodes
 
+    def search_timeout(self) -> str:
+        """The ``timeout`` every search sends: a share of the read timeout, so a slow cluster answers ``timed_out``
+        (reported as partial) before the client gives up reading."""
+        return f"{max(1, round(self.timeouts.read * 1000 * SEARCH_TIMEOUT_SHARE))}ms"
+
+    def _search(self, index: str, body: dict[str, Any], params: dict[str, str], *,
+                safe: str = "*,") -> tuple[dict[str, Any], Hits]:
+        """The body sent (with the search timeout) and the hits of one ``_search``; partial results (timed out,
+        failed shards) raise BadResponse: a count over part of the data can be too low."""
+        full = {**body, "timeout": self.search_timeout()}
+        path = f"/{quote(index, safe=safe)}/_search"
+        data = self._request("POST", path, params=params, body=full)
+        return full, parse_hits(data, index, full, self._where("POST", path))
+
     def count(self, index: str, body: dict[str, Any]) -> Count:
-        """Documents matching ``body`` in ``index``; raises NotFound when no index matches the pattern."""
-        path = f"/{quote(index, safe='*,')}/_count"
-        data = self._request("POST", path, params={"allow_no_indices": "false", "ignore_unavailable": "false"},
-                             body=body)
-        return parse_count(data, index, body, self._where("POST", path))
+        """Documents matching ``body`` in ``index`` (a ``_search`` of size 0: ``_count`` takes no timeout and
+        cannot say it timed out); raises NotFound when no index matches the pattern."""
+        full, hits = self._search(index, {**body, "size": 0, "track_total_hits": True},
+                                  {"allow_no_indices": "false", "ignore_unavailable": "false"})
+        return Count(index, full, hits.total)
 
     def documents(self, pattern: str) -> int:
         """Every document of the indices matching ``pattern``; 0 when none matches, so an index a deploy deleted
         reads as a loss of its documents rather than as an error (needs read on those indices)."""
-        data = self._request("GET", f"/{quote(pattern, safe='*,-_.+')}/_count",
-                             params={"allow_no_indices": "true", "ignore_unavailable": "true"})
-        try:
-            return int(data["count"])
-        except (KeyError, TypeError, ValueError):
-            raise BadResponse(f"_count on {pattern} answered {str(data)[:200]}") from None
+        body = {"query": {"match_all": {}}, "size": 0, "track_total_hits": True}
+        return self._search(pattern, body, {"allow_no_indices": "true", "ignore_unavailable": "true"},
+                            safe="*,-_.+")[1].total
 
     def search(self, index: str, body: dict[str, Any], size: int = SAMPLE_DOCS,
                sort_field: str | None = None) -> Hits:
@@ -159,9 +170,7 @@ class Client(BaseClient):
         full = {**body, "size": size, "track_total_hits": True}
         if sort_field:
             full["sort"] = [{sort_field: {"order": "desc", "unmapped_type": "date"}}]
-        path = f"/{quote(index, safe='*,')}/_search"
-        data = self._request("POST", path, params={"allow_no_indices": "false"}, body=full)
-        return parse_hits(data, index, full, self._where("POST", path))
+        return self._search(index, full, {"allow_no_indices": "false"})[1]
 
     def newest_timestamp(self, index: str, timestamp_field: str) -> str | None:
         """The newest value of ``timestamp_field`` in ``index``, whatever its age."""

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthgate.errors import BadResponse
-from healthgate.targets._shape import listing, mapping, text, whole, wrong_shape
+from healthgate.targets._shape import EXCERPT_CHARS, listing, mapping, shown, text, whole, wrong_shape
 
 SAMPLE_DOC_CHARS = 1500
+# Share of the read timeout a search may run on the server before it answers timed_out; the rest leaves room
+# for the node to notice (it looks at the clock between batches of documents) and for the answer to arrive.
+SEARCH_TIMEOUT_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,6 @@ class Count:
     index: str
     body: dict[str, Any]
     count: int
-    shards_failed: int
 
 
 @dataclass(frozen=True)
@@ -206,18 +208,99 @@ def parse_shards(data: Any, where: str = "_cat/shards") -> list[Shard]:
     return shards
 
 
-def parse_count(data: Any, index: str, body: dict[str, Any], where: str = "_count") -> Count:
-    data = mapping(data, where, "the answer")
+PARTIAL_RUNBOOK = "docs/runbooks/opensearch.md#partial-results"
+
+
+def _first_failure(failures: Any) -> str:
+    """``index[shard]: type: reason`` of the first shard failure, redacted, then cut at 200 characters (cut after
+    redacting, or half a secret would no longer look like one)."""
+    from healthgate.redact import redact
+
+    items = failures if isinstance(failures, list) else []
+    if not items:
+        return ""
+    first = items[0]
+    if not isinstance(first, dict):
+        return shown(first)
+    reason = first.get("reason")
+    if isinstance(reason, dict):
+        said = ": ".join(str(reason[key]) for key in ("type", "reason") if reason.get(key) is not None)
+    else:
+        said = "" if reason is None else str(reason)
+    where = f"{first.get('index')}[{first.get('shard')}]" if first.get("index") is not None else ""
+    line = redact(": ".join(part for part in (where, said) if part) or shown(first))
+    return line if len(line) <= EXCERPT_CHARS else line[:EXCERPT_CHARS - 1] + "…"
+
+
+def _of(part: int, whole_of: Any, where: str, what: str, noun: str) -> str:
+    """``2 of 5 shards``, or ``2 shard(s)`` when the total is not given."""
+    if whole_of is None:
+        return f"{part} {noun}(s)"
+    return f"{part} of {whole(whole_of, where, what)} {noun}s"
+
+
+def partial(data: dict[str, Any], where: str = "_search") -> dict[str, str]:
+    """What a search answer left out (keys ``timed_out``, ``shards``, ``clusters``), empty when it is complete.
+
+    OpenSearch answers HTTP 200 with the hits of the shards that did answer (``allow_partial_search_results`` is on
+    by default): ``timed_out`` says the search stopped at its timeout, ``_shards.failed`` that shards failed (a
+    query the mapping of one index refuses, a shard that is not available), ``_clusters.skipped`` that remote
+    clusters were left out."""
+    left_out: dict[str, str] = {}
+    timed_out = data.get("timed_out", False)
+    if not isinstance(timed_out, bool):
+        raise wrong_shape(where, "timed_out", "true or false", timed_out)
+    if timed_out:
+        took = data.get("took")
+        after = "" if took is None else f" after {whole(took, where, 'took')} ms"
+        left_out["timed_out"] = f"the search timed out{after}"
     shards = mapping(data.get("_shards"), where, "_shards", optional=True)
-    return Count(index, body, whole(data.get("count"), where, "count"), whole(shards.get("failed", 0), where,
-                                                                             "_shards.failed"))
+    failed = whole(shards.get("failed", 0), where, "_shards.failed")
+    if failed:
+        first = _first_failure(shards.get("failures"))
+        left_out["shards"] = (_of(failed, shards.get("total"), where, "_shards.total", "shard") + " failed"
+                              + (f": {first}" if first else ""))
+    clusters = mapping(data.get("_clusters"), where, "_clusters", optional=True)
+    skipped = whole(clusters.get("skipped", 0), where, "_clusters.skipped")
+    if skipped:
+        left_out["clusters"] = _of(skipped, clusters.get("total"), where, "_clusters.total", "cluster") + " skipped"
+    return left_out
+
+
+def complete(data: dict[str, Any], index: str, body: dict[str, Any], where: str = "_search") -> None:
+    """Raise BadResponse (*could not check*) when the answer holds partial results: a count over part of the data
+    can be too low, and an error count of 0 read from it would pass while errors are being logged."""
+    left_out = partial(data, where)
+    if not left_out:
+        return
+    hints = []
+    if "shards" in left_out:
+        hints.append(f"the query failed on some shards of {index}: a field it uses mapped with another type in one "
+                     f"index (GET {index}/_mapping/field/<field>) or a shard that is not available "
+                     f"(GET _cat/shards/{index}?v) are the usual causes")
+    if "timed_out" in left_out:
+        timeout = body.get("timeout")
+        hints.append("the cluster did not finish the search" + (f" within its timeout ({timeout})" if timeout else "")
+                     + ": is it overloaded (GET _nodes/hot_threads, GET _cat/thread_pool/search?v)? the timeout is "
+                       f"{SEARCH_TIMEOUT_SHARE:.0%} of this target's timeouts.read")
+    if "clusters" in left_out:
+        hints.append("remote clusters of the pattern did not answer: GET _remote/info")
+    raise BadResponse(f"{where} answered with partial results, so the count is not judged: "
+                      f"{'; '.join(left_out.values())}",
+                      hint="; ".join(hints) + f" — see {PARTIAL_RUNBOOK}")
 
 
 def parse_hits(data: Any, index: str, body: dict[str, Any], where: str = "_search") -> Hits:
     """Hits of a search with ``track_total_hits``: ``hits.total`` is ``{"value": n}`` (or a bare number on the
-    oldest versions); every hit's ``_source`` is an object when present."""
-    hits = mapping(mapping(data, where, "the answer").get("hits"), where, "hits")
+    oldest versions); every hit's ``_source`` is an object when present. An answer with partial results (timed
+    out, failed shards, skipped clusters) or whose total is only a lower bound raises BadResponse."""
+    data = mapping(data, where, "the answer")
+    complete(data, index, body, where)
+    hits = mapping(data.get("hits"), where, "hits")
     total = hits.get("total")
+    if isinstance(total, dict) and total.get("relation", "eq") != "eq":
+        raise BadResponse(f"{where}: hits.total is a lower bound ({shown(total)}), not a count",
+                          hint="the request asks for track_total_hits: is a proxy rewriting it?")
     total = whole(total.get("value") if isinstance(total, dict) else total, where, "hits.total")
     docs = [mapping(hit, where, "a hit") for hit in listing(hits.get("hits"), where, "hits.hits", optional=True)]
     for doc in docs:
