@@ -1,8 +1,9 @@
-"""Alertmanager: healthy and ready, and no unsilenced alert of a blocking severity firing.
+"""Alertmanager: healthy and ready, delivering its notifications, and no unsilenced alert of a blocking severity
+firing.
 
 Every check only reads (GET ``/-/healthy``, ``/-/ready``, ``/api/v2/alerts``, ``/api/v2/silences``,
-``/api/v2/status``); behind an authenticating proxy the monitoring token needs read access to those paths and
-nothing else.
+``/api/v2/status``, ``/metrics``); behind an authenticating proxy the monitoring token needs read access to those
+paths and nothing else.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from healthgate.check import ALL, check
+from healthgate.check import ALL, DAILY, POST, RECOVERY, check
 from healthgate.errors import CheckError
 from healthgate.expect import evidence, expect, fail, note
 from healthgate.targets.alertmanager.facts import split_alerts
@@ -18,6 +19,7 @@ from healthgate.units import format_duration
 
 if TYPE_CHECKING:
     from healthgate.targets.alertmanager import AlertmanagerTarget
+    from healthgate.targets.alertmanager.facts import Deliveries
 
 
 @check(phases=ALL, severity="critical", runbook="alertmanager-health")
@@ -31,6 +33,64 @@ def test_alertmanager_healthy(alertmanager: AlertmanagerTarget):
            hint=f"answered {healthy.text!r}: the process is failing; read its logs")
     expect(alertmanager, "GET /-/ready", ready.status, "==", 200,
            hint=f"answered {ready.text!r}: still loading its configuration or joining its cluster peers")
+
+
+@check(phases=(POST, RECOVERY, DAILY), severity="critical", runbook="notifications-delivered")
+def test_notifications_delivered(alertmanager: AlertmanagerTarget):
+    """No notification to a receiver failed lately, by Alertmanager's own delivery counters (GET /metrics): its
+    health endpoints answer 200 while every page it sends is refused.
+
+    Per integration, ``alertmanager_notification_requests_failed_total`` counts every failed try and
+    ``alertmanager_notifications_failed_total`` every notification given up after its retries. They count since
+    the process started, and a failure of last month must not fail today's gate, so the window is two reads
+    ``notification_window`` apart (default 90s), taken only when a failure was counted since the start: a receiver
+    still failing while it has something to deliver is retried at most about a minute apart (Alertmanager's
+    back-off), so its counter grows within the window. With no failure since the start the check judges at once
+    and costs no wait. Not PromQL's ``increase(...[1h])``: that needs a Prometheus scraping this Alertmanager,
+    which a target of this kind cannot assume; nor the previous run's reading, which the gate does not keep.
+    ``notification_window: 0s`` fails on any failure since the start, without waiting. A counter that went down
+    between the reads means a restart: what it counts since happened within the window. Alertmanager 0.25 and 0.27
+    serve every integration's counters at 0 from the start; no such series at all means nothing attempted yet (a
+    pass, with a note); an answer without any ``alertmanager_*`` metric could not be checked."""
+    window = alertmanager.settings.notification_window
+    first = alertmanager.client.deliveries()
+    evidence("delivery counters since the start (GET /metrics)", _counted(first))
+    started = ("started" if first.started_at is None
+               else f"started {format_duration(max(time.time() - first.started_at, 0.0))} ago")
+    if not first.by_integration:
+        note(f"no alertmanager_notifications_* series: no notification attempted since Alertmanager {started}")
+        return
+    if not first.failing:
+        sent = ", ".join(f"{d.integration} {d.notifications:g}" for d in first.by_integration.values()
+                         if d.notifications) or "none attempted"
+        note(f"no notification failed since Alertmanager {started}; notifications: {sent}")
+        return
+    judged, subject = first, f"failed notification requests since Alertmanager {started}"
+    if window > 0:
+        time.sleep(window)
+        second = alertmanager.client.deliveries()
+        judged, restarted = first.increase(second)
+        evidence(f"delivery counters {format_duration(window)} later", _counted(second))
+        subject = f"failed notification requests in {format_duration(window)}" + (
+            " (Alertmanager restarted in between: counted since)" if restarted else "")
+    failing = judged.failing
+    total = sum(d.failures for d in failing)
+    if not failing:
+        earlier = "; ".join(f"{d.integration} {d.failures:g} failed requests" for d in first.failing)
+        note(f"notifications failed earlier, none within the window: {earlier} since Alertmanager {started} "
+             "(its log says which receiver and why)")
+    expect(alertmanager, subject, total, "==", 0,
+           hint="; ".join(f"{d.integration}: {d.requests_failed:g} of {d.requests:g} requests failed, "
+                          f"{d.failed:g} of {d.notifications:g} notifications given up" for d in failing)
+                + " — pages are not reaching their receivers: check that each receiver's endpoint is reachable "
+                  "from Alertmanager (URL, DNS, port, credentials, SMTP relay), validate the file with "
+                  "`amtool check-config`, and read its log (`Notify for alerts failed` names the receiver)")
+
+
+def _counted(deliveries: Deliveries) -> str:
+    """The counters that counted something: every integration's series is served, most of them at 0."""
+    counted = [line for line in deliveries.series if not line.endswith(" 0")]
+    return "\n".join(counted) or f"{len(deliveries.series)} series, all 0"
 
 
 @check(phases=ALL, severity="critical", runbook="blocking-alerts")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+import tarfile
 import time
 import uuid
 from collections.abc import Callable
@@ -166,3 +168,114 @@ def test_restarted_alertmanager_cannot_vouch_for_an_empty_alert_list():
         assert run_check(checks.test_no_blocking_alerts, target).status == "failed"
     finally:
         private.stop()
+
+
+# A private Alertmanager's configuration: one route, short waits so a notification is tried within a second.
+RECEIVER_CONFIG = """\
+route:
+  receiver: pager
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 5s
+  repeat_interval: 1h
+receivers:
+  - name: pager
+{integrations}
+"""
+# The reference application answers a POST on /admin/reset with 200 (it clears faults it has none of): a receiver
+# that works, in the private stack's network.
+WORKING_WEBHOOK = "    webhook_configs: [{url: 'http://refapp:8000/admin/reset', send_resolved: false}]"
+# Port 1 of the Alertmanager container, inside the stack's network: nothing listens, the connection is refused.
+DEAD_WEBHOOK = "    webhook_configs: [{url: 'http://alertmanager:1/page', send_resolved: false}]"
+WINDOW = "10s"  # the receiver's failures recur every few seconds with these waits
+FAILING = re.compile(
+    r"alertmanager:test: failed notification requests in 10s \((\d+)\) == 0 — webhook: (\d+) of (\d+) requests "
+    r"failed, (\d+) of (\d+) notifications given up — pages are not reaching their receivers: check that each "
+    r"receiver's endpoint is reachable from Alertmanager \(URL, DNS, port, credentials, SMTP relay\), validate the "
+    r"file with `amtool check-config`, and read its log \(`Notify for alerts failed` names the receiver\)$")
+
+
+def reconfigure(private: Stack, integrations: str) -> None:
+    """Replace a private Alertmanager's configuration and reload it, as an operator's edit would."""
+    config = RECEIVER_CONFIG.format(integrations=integrations).encode()
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo("alertmanager.yml")
+        info.size, info.mode = len(config), 0o644
+        tar.addfile(info, io.BytesIO(config))
+    assert private.docker_container("alertmanager").put_archive("/etc/alertmanager", archive.getvalue())
+    httpx.post(f"{private.alertmanager_url()}/-/reload", timeout=5).raise_for_status()
+
+
+def webhook_counter(private: Stack, name: str) -> float:
+    text = httpx.get(f"{private.alertmanager_url()}/metrics", timeout=5).text
+    (value,) = re.findall(rf'^{name}{{integration="webhook"[^}}]*}} (\S+)$', text, re.MULTILINE)
+    return float(value)
+
+
+def wait_for_counter(private: Stack, name: str, above: float, timeout: float = 40.0) -> float:
+    deadline = time.monotonic() + timeout
+    while (value := webhook_counter(private, name)) <= above and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert value > above, f"{name} stayed at {value:g} for {timeout:g}s"
+    return value
+
+
+def test_notifications_delivered_until_the_receiver_is_unreachable():
+    """Alertmanager answers 200 on /-/healthy and /-/ready, and its other checks pass, while every page it sends to
+    a receiver is refused: only its own delivery counters tell. A private one, reconfigured by the test."""
+    private = Stack(components=["alertmanager", "refapp"]).start()
+    try:
+        target = make_target("alertmanager", {"url": private.alertmanager_url(), "resend_wait": "0s",
+                                              "notification_window": WINDOW})
+        fresh = run_check(checks.test_notifications_delivered, target)
+        assert fresh.status == "passed", fresh
+        assert fresh.record.warnings[0].startswith("no notification failed since Alertmanager started"), fresh.record
+
+        reconfigure(private, WORKING_WEBHOOK)
+        private.fire_alert(f"SelfTestDelivered{uuid.uuid4().hex[:6]}", "warning")
+        wait_for_counter(private, "alertmanager_notifications_total", 0)
+        target.reset()
+        delivered = run_check(checks.test_notifications_delivered, target)
+        assert delivered.status == "passed", delivered
+        assert re.match(r"no notification failed since Alertmanager started \S+ ago; notifications: webhook 1$",
+                        delivered.record.warnings[0]), delivered.record.warnings
+
+        reconfigure(private, DEAD_WEBHOOK)
+        private.fire_alert(f"SelfTestUndelivered{uuid.uuid4().hex[:6]}", "warning")
+        wait_for_counter(private, "alertmanager_notifications_failed_total", 0)
+        # What the suite saw before: healthy, ready, nothing blocking; the pages are lost all the same.
+        for existing in (checks.test_alertmanager_healthy, checks.test_no_blocking_alerts):
+            target.reset()
+            assert run_check(existing, target).status == "passed", existing.__name__
+        target.reset()
+        failing = run_check(checks.test_notifications_delivered, target)
+        assert failing.status == "failed", failing
+        match = FAILING.match(failing.message)
+        assert match, failing.message
+        observed, requests_failed, requests = (int(g) for g in match.group(1, 2, 3))
+        assert observed == requests_failed == requests > 0  # every try in the window refused
+        at_once = make_target("alertmanager", {"url": private.alertmanager_url(), "notification_window": "0s"})
+        since_start = run_check(checks.test_notifications_delivered, at_once)
+        assert since_start.status == "failed", since_start
+        assert re.match(r"alertmanager:test: failed notification requests since Alertmanager started \S+ ago "
+                        r"\(\d+\) == 0 — webhook: ", since_start.message), since_start.message
+
+        # Repaired: the receiver now has nothing that can fail; the failures of before are history, not a failure.
+        reconfigure(private, "")
+        time.sleep(2)  # the retry under way ends with the reload
+        target.reset()
+        repaired = run_check(checks.test_notifications_delivered, target)
+        assert repaired.status == "passed", repaired
+        assert re.match(r"notifications failed earlier, none within the window: webhook \d+ failed requests since "
+                        r"Alertmanager started \S+ ago \(its log says which receiver and why\)$",
+                        repaired.record.warnings[0]), repaired.record.warnings
+    finally:
+        private.stop()
+
+
+def test_shared_alertmanager_delivers_its_notifications(stack):
+    # The shared stack's receiver has no integration: nothing is ever attempted, so nothing can have failed.
+    outcome = run_check(checks.test_notifications_delivered, alertmanager(stack))
+    assert outcome.status == "passed", outcome
+    assert outcome.record.warnings[0].startswith("no notification failed since Alertmanager started"), outcome.record

@@ -6,13 +6,20 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from healthgate.errors import BadResponse
+from healthgate.errors import AuthFailed, BadResponse
 from healthgate.targets._httpjson import ApiClient, Probe
-from healthgate.targets.alertmanager.facts import Alert, Silence, parse_alerts, parse_silences
+from healthgate.targets.alertmanager.facts import (
+    Alert,
+    Deliveries,
+    Silence,
+    parse_alerts,
+    parse_deliveries,
+    parse_silences,
+)
 
 
 class Client(ApiClient):
-    """Read-only: GETs on the health endpoints and API v2."""
+    """Read-only: GETs on the health endpoints, API v2 and its own /metrics."""
 
     product = "Alertmanager"
 
@@ -30,6 +37,20 @@ class Client(ApiClient):
 
     def silences(self) -> list[Silence]:
         return parse_silences(self.get_json("/api/v2/silences"), self.where("/api/v2/silences"))
+
+    def deliveries(self) -> Deliveries:
+        """Its notification counters per integration, since it started (GET /metrics)."""
+        response = self.get("/metrics")
+        if response.status in (401, 403):
+            raise AuthFailed(f"GET {response.where} answered HTTP {response.status}",
+                             hint="the monitoring token needs read access to /metrics as well")
+        if response.status != 200:
+            raise BadResponse(f"GET {response.where} answered HTTP {response.status}: {response.text()[:200]!r}",
+                              hint="Alertmanager serves /metrics on its web port; does a proxy hide it?")
+        if response.truncated:
+            raise BadResponse(f"GET {response.where} answered more than the {len(response.body)}-byte limit",
+                              hint="raise max_body for this target")
+        return parse_deliveries(response.text(), f"GET {response.where}")
 
     def started_at(self) -> float:
         """When this Alertmanager process started (``uptime`` of GET /api/v2/status), as a Unix time."""

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from healthgate.errors import BadResponse
+from healthgate.targets._exposition import samples
 from healthgate.targets._shape import listing, mapping, string_map, strings, text
 
 # The states of API v2 (``alertStatus.state``). Anything else (``firing`` from another API version or a proxy,
@@ -151,3 +153,95 @@ def split_alerts(alerts: Sequence[Alert], *, severities: Sequence[str], severity
         else:
             muted.append(alert)
     return AlertSplit(tuple(blocking), tuple(silenced), tuple(inhibited), tuple(other), tuple(muted))
+
+
+# Alertmanager's own counters of deliveries, per integration (email, webhook, pagerduty, …), since its start. A
+# notification is one message to one integration of a receiver; it is retried (requests) with a back-off until its
+# group's next flush, and counted failed when it gives up. 0.27 adds a ``reason`` label to the failed counters;
+# they are summed per integration.
+DELIVERY_COUNTERS = {
+    "alertmanager_notifications_total": "notifications",
+    "alertmanager_notifications_failed_total": "failed",
+    "alertmanager_notification_requests_total": "requests",
+    "alertmanager_notification_requests_failed_total": "requests_failed",
+}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One integration's counters: ``notifications`` attempted and ``failed`` (given up after retries), and the
+    ``requests`` behind them (every try) and ``requests_failed``."""
+
+    integration: str
+    notifications: float = 0.0
+    failed: float = 0.0
+    requests: float = 0.0
+    requests_failed: float = 0.0
+
+    @property
+    def failures(self) -> float:
+        """Failed requests, or failed notifications where a version serves no request counters: the larger."""
+        return max(self.failed, self.requests_failed)
+
+    def render(self) -> str:
+        return (f"{self.integration}: {self.notifications:g} notification(s), {self.failed:g} failed; "
+                f"{self.requests:g} request(s), {self.requests_failed:g} failed")
+
+
+@dataclass(frozen=True)
+class Deliveries:
+    """What GET /metrics says of notifications: per integration, and when the process started (if served)."""
+
+    by_integration: Mapping[str, Delivery]
+    started_at: float | None
+    series: tuple[str, ...]  # the samples read, as served, for evidence
+
+    @property
+    def attempted(self) -> float:
+        return sum(d.notifications + d.requests for d in self.by_integration.values())
+
+    @property
+    def failing(self) -> list[Delivery]:
+        return [d for d in self.by_integration.values() if d.failures > 0]
+
+    def increase(self, later: Deliveries) -> tuple[Deliveries, bool]:
+        """What ``later`` counted since this read, and whether a counter went down: the process restarted in
+        between, and everything ``later`` counts happened since (as PromQL's ``increase`` reads a reset)."""
+        reset = False
+        grown = {}
+        for name, now in later.by_integration.items():
+            before = self.by_integration.get(name, Delivery(name))
+            deltas = {field: getattr(now, field) - getattr(before, field) for field in DELIVERY_COUNTERS.values()}
+            if any(d < 0 for d in deltas.values()):
+                reset = True
+                grown[name] = now
+            else:
+                grown[name] = Delivery(name, **deltas)
+        return Deliveries(grown, later.started_at, later.series), reset
+
+
+def parse_deliveries(text: str, where: str = "GET /metrics") -> Deliveries:
+    """Alertmanager's ``/metrics`` (text format) → its delivery counters. An answer without a single
+    ``alertmanager_*`` sample is not Alertmanager's metrics (a proxy's page, another server): ``BadResponse``.
+    Alertmanager 0.25 and 0.27 serve every counter at 0 from the start; a version that creates them with the first
+    notification serves none before it, which is read as nothing attempted."""
+    counters: dict[str, dict[str, float]] = {}
+    started_at = None
+    ours = False
+    series = []
+    for sample in samples(text):
+        ours = ours or sample.name.startswith("alertmanager_")
+        if sample.name == "process_start_time_seconds":
+            started_at = sample.value
+        field = DELIVERY_COUNTERS.get(sample.name)
+        if field is None:
+            continue
+        integration = sample.labels.get("integration", "(no integration label)")
+        values = counters.setdefault(integration, {})
+        values[field] = values.get(field, 0.0) + sample.value
+        series.append(f"{sample.series} {sample.value:g}")
+    if not ours:
+        raise BadResponse(f"{where} serves no alertmanager_* metric",
+                          hint="is the URL Alertmanager's own (it serves /metrics on its web port), not a proxy's?")
+    return Deliveries({name: Delivery(name, **values) for name, values in sorted(counters.items())}, started_at,
+                      tuple(series))

@@ -20,3 +20,8 @@ class Settings(ApiSettings):
                            "alerts across restarts, and Prometheus re-sends firing ones only every "
                            "--rules.alert.resend-delay (1m) at its next rule evaluation; 0s where nothing can have "
                            "fired before its start (a stack started with the run)")
+    notification_window: Duration = Field(
+        90.0, ge=0, description="when a notification failed since Alertmanager started, how long to watch for a new "
+                                "failure before judging; a failing one is retried at most about 60s (plus "
+                                "jitter) apart while it has something to deliver; 0s: any failure since the start "
+                                "fails, without waiting")

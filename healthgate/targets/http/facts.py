@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from healthgate.errors import BadResponse
+from healthgate.targets._exposition import metric_samples as metric_samples  # the checks of this kind read it here
 
 
 @dataclass
@@ -113,24 +113,3 @@ def dashboards_failing_components(payload: Any) -> list[str]:
         return []
     return [f"{item.get('id', '?')} {item.get('state', '?')}: {item.get('message', '')}".rstrip(": ")
             for item in statuses if isinstance(item, dict) and item.get("state") != "green"]
-
-
-_EXPOSITION = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)(?:\s+-?\d+)?$")
-
-
-def metric_samples(text: str, prefix: str) -> list[tuple[str, float]]:
-    """``(series, value)`` for each sample of the Prometheus text format whose name starts with ``prefix``."""
-    found = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line.startswith(prefix):
-            continue
-        match = _EXPOSITION.match(line)
-        if match is None:
-            continue
-        try:
-            value = float(match.group(3))
-        except ValueError:
-            continue
-        found.append((match.group(1) + (match.group(2) or ""), value))
-    return found
