@@ -15,7 +15,7 @@ from checks import test_prometheus as checks
 from healthgate.errors import Unreachable
 from healthgate.stack.components import alert_names
 from healthgate.testing import Outcome, make_target, run_check
-from tests.polling import eventually
+from tests.polling import check_until, eventually
 
 pytestmark = pytest.mark.stack
 
@@ -30,17 +30,9 @@ def prometheus(stack, **settings: Any):
     return make_target("prometheus", {"url": stack.prometheus_url(), **settings})
 
 
-def until(check: Callable[..., Any], target, status: str, timeout: float = POLL_S, *,
+def until(check: Callable[..., Any], target: Any, status: str, timeout: float = POLL_S, *,
           mentions: str = "") -> Outcome:
-    """Run the check until it reaches ``status`` (with ``mentions`` in its message) or ``timeout`` passes;
-    the last outcome either way."""
-    deadline = time.monotonic() + timeout
-    while True:
-        target.reset()
-        outcome = run_check(check, target)
-        if (outcome.status == status and mentions in outcome.message) or time.monotonic() > deadline:
-            return outcome
-        time.sleep(0.5)
+    return check_until(check, target, status, timeout, mentions=mentions, every_s=0.5)
 
 
 @pytest.fixture(autouse=True)

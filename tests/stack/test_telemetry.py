@@ -23,7 +23,7 @@ from healthgate.stack.components import OTLP_SERVICE_NAME
 from healthgate.stack.stack import Stack
 from healthgate.targets.base import Target
 from healthgate.testing import Outcome, make_target, run_check
-from tests.polling import eventually
+from tests.polling import check_until, eventually
 
 pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,16 +33,9 @@ POLL_S = 30.0
 FAILURE_VISIBLE_S = 150.0
 
 
-def until(check: Callable[..., Any], target: Target, status: str, timeout: float = POLL_S, *,
+def until(check: Callable[..., Any], target: Any, status: str, timeout: float = POLL_S, *,
           mentions: str = "") -> Outcome:
-    """Run a check until it reaches ``status`` (with ``mentions`` in its message) or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        target.reset()
-        outcome = run_check(check, target)
-        if (outcome.status == status and mentions in outcome.message) or time.monotonic() > deadline:
-            return outcome
-        time.sleep(1.0)
+    return check_until(check, target, status, timeout, mentions=mentions, every_s=1.0)
 
 
 def query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
